@@ -1,0 +1,17 @@
+// Registration only: each concern lives in its own file.
+#include <napi.h>
+
+namespace commitlog {
+void InitMapping(Napi::Env env, Napi::Object exports);
+void InitFile(Napi::Env env, Napi::Object exports);
+void InitBatch(Napi::Env env, Napi::Object exports);
+}  // namespace commitlog
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  commitlog::InitMapping(env, exports);
+  commitlog::InitFile(env, exports);
+  commitlog::InitBatch(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(commitlog, Init)

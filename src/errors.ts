@@ -1,0 +1,94 @@
+/**
+ * The one error class of commitlog. Every failure a user can see carries a stable
+ * `code` (listed in docs/errors.md) to match on, plus whatever context applies:
+ * file path, offset, position, and for failed syscalls the errno name and syscall.
+ * Messages carry the numbers; codes never change meaning once released.
+ */
+
+export const ErrorCode = {
+  /** An argument of the wrong type or out of its range. */
+  INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
+  /** A topic name that is empty, too long, has odd characters, or could escape the data directory. */
+  INVALID_TOPIC: 'ERR_INVALID_TOPIC',
+  UNKNOWN_TOPIC: 'ERR_UNKNOWN_TOPIC',
+  UNKNOWN_PARTITION: 'ERR_UNKNOWN_PARTITION',
+  TOPIC_EXISTS: 'ERR_TOPIC_EXISTS',
+  /** A record or batch larger than the segment or the configured maximum. */
+  RECORD_TOO_LARGE: 'ERR_RECORD_TOO_LARGE',
+  OFFSET_OUT_OF_RANGE: 'ERR_OFFSET_OUT_OF_RANGE',
+  LOG_CLOSED: 'ERR_LOG_CLOSED',
+  /** A write or flush failed earlier; the log refuses appends until it is reopened. */
+  LOG_FAILED: 'ERR_LOG_FAILED',
+  /** Stored data fails its checks before the recovery point (not a torn tail). */
+  LOG_CORRUPT: 'ERR_LOG_CORRUPT',
+  /** A batch handed in (by a producer or a caller) that fails its own checks. */
+  CORRUPT_BATCH: 'ERR_CORRUPT_BATCH',
+  /** No space left when allocating a segment or index. */
+  DISK_FULL: 'ERR_DISK_FULL',
+  /** Another process holds the data directory's lock. */
+  LOCKED: 'ERR_LOCKED',
+  /** Any other failed syscall; `errno` and `syscall` say which. */
+  IO: 'ERR_IO',
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface ErrorContext {
+  path?: string;
+  topic?: string;
+  partition?: number;
+  offset?: number;
+  position?: number;
+  errno?: string;
+  syscall?: string;
+  cause?: unknown;
+}
+
+export class CommitLogError extends Error {
+  readonly code: ErrorCodeValue;
+  readonly path?: string;
+  readonly topic?: string;
+  readonly partition?: number;
+  readonly offset?: number;
+  readonly position?: number;
+  readonly errno?: string;
+  readonly syscall?: string;
+
+  constructor(code: ErrorCodeValue, message: string, context: ErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = 'CommitLogError';
+    this.code = code;
+    if (context.path !== undefined) this.path = context.path;
+    if (context.topic !== undefined) this.topic = context.topic;
+    if (context.partition !== undefined) this.partition = context.partition;
+    if (context.offset !== undefined) this.offset = context.offset;
+    if (context.position !== undefined) this.position = context.position;
+    if (context.errno !== undefined) this.errno = context.errno;
+    if (context.syscall !== undefined) this.syscall = context.syscall;
+  }
+}
+
+interface SystemErrorLike {
+  code?: unknown;
+  syscall?: unknown;
+  message?: unknown;
+}
+
+/**
+ * Turns an error from the addon or from node:fs into a CommitLogError: ENOSPC and
+ * EDQUOT become ERR_DISK_FULL, everything else ERR_IO, keeping errno and syscall.
+ */
+export function ioError(err: unknown, what: string, context: ErrorContext = {}): CommitLogError {
+  if (err instanceof CommitLogError) return err;
+  const e = (err ?? {}) as SystemErrorLike;
+  const errno = typeof e.code === 'string' ? e.code : undefined;
+  const syscall = typeof e.syscall === 'string' ? e.syscall : undefined;
+  const code = errno === 'ENOSPC' || errno === 'EDQUOT' ? ErrorCode.DISK_FULL : ErrorCode.IO;
+  const where = context.path === undefined ? '' : ` (${context.path})`;
+  const detail = typeof e.message === 'string' ? e.message : String(err);
+  return new CommitLogError(code, `${what}${where}: ${detail}`, { ...context, errno, syscall, cause: err });
+}
+
+export function invalidArgument(message: string): CommitLogError {
+  return new CommitLogError(ErrorCode.INVALID_ARGUMENT, message);
+}

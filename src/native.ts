@@ -1,0 +1,231 @@
+/**
+ * The only module that touches the compiled addon (build/Release/commitlog.node).
+ * Every argument is validated here before it crosses into C++, so a wrong argument
+ * is a thrown ERR_INVALID_ARGUMENT, never a process abort; every syscall failure
+ * comes back as a CommitLogError (ERR_DISK_FULL or ERR_IO) whose stack shows the
+ * JavaScript caller.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { ioError, invalidArgument, type ErrorContext } from './errors.js';
+
+interface ScanResult {
+  position: number;
+  batches: number;
+  records: number;
+  nextOffset: number;
+  status: number;
+}
+
+interface Addon {
+  mmap(fd: number, length: number, offset: number, writable: boolean): ArrayBuffer;
+  munmap(mapping: ArrayBuffer): void;
+  msync(mapping: ArrayBuffer, offset: number, length: number): Promise<void>;
+  msyncSync(mapping: ArrayBuffer, offset: number, length: number): void;
+  madvise(mapping: ArrayBuffer, offset: number, length: number, advice: number): void;
+  populate(mapping: ArrayBuffer, offset: number, length: number): Promise<void>;
+  fallocate(fd: number, offset: number, length: number): void;
+  fallocateAsync(fd: number, offset: number, length: number): Promise<void>;
+  zeroRange(fd: number, offset: number, length: number): void;
+  tryLock(fd: number): boolean;
+  crc32c(data: Uint8Array, start: number, end: number): number;
+  scanBatches(data: Uint8Array, start: number, end: number, expectedOffset: number, maxBatches: number): ScanResult;
+  pageSize: number;
+  madviseFlags: { NORMAL: number; RANDOM: number; SEQUENTIAL: number; WILLNEED: number; DONTNEED: number };
+  crc32cHardware: boolean;
+}
+
+function load(): Addon {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const require = createRequire(import.meta.url);
+  // src/native.ts runs from the source tree (tsx) or from dist/src (compiled).
+  const candidates = [
+    path.join(here, '..', 'build', 'Release', 'commitlog.node'),
+    path.join(here, '..', '..', 'build', 'Release', 'commitlog.node'),
+  ];
+  let lastError: unknown;
+  for (const file of candidates) {
+    try {
+      return require(file) as Addon;
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw new Error(`commitlog: the native addon is not built (run npm install): ${String(lastError)}`);
+}
+
+const addon = load();
+
+export const pageSize: number = addon.pageSize;
+export const crc32cHardware: boolean = addon.crc32cHardware;
+export const Advice = addon.madviseFlags;
+
+function ensureFd(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidArgument(`fd must be a non-negative integer, got ${fd}`);
+}
+
+function ensureSize(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw invalidArgument(`${name} must be a non-negative safe integer, got ${value}`);
+}
+
+function ensureMapping(mapping: ArrayBuffer): void {
+  if (!(mapping instanceof ArrayBuffer)) throw invalidArgument('mapping must be an ArrayBuffer returned by mmap');
+}
+
+function ensureRange(mapping: ArrayBuffer, offset: number, length: number): void {
+  ensureMapping(mapping);
+  ensureSize('offset', offset);
+  ensureSize('length', length);
+  if (offset + length > mapping.byteLength) {
+    throw invalidArgument(`range ${offset}+${length} is outside the mapping of ${mapping.byteLength} bytes`);
+  }
+}
+
+function ensureView(data: Uint8Array, start: number, end: number): void {
+  if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array or Buffer');
+  ensureSize('start', start);
+  ensureSize('end', end);
+  if (start > end || end > data.byteLength) throw invalidArgument(`range [${start}, ${end}) is outside ${data.byteLength} bytes`);
+}
+
+/** Maps `length` bytes of `fd` from `offset` (a multiple of the page size), MAP_SHARED. */
+export function mmap(fd: number, length: number, offset: number, writable: boolean, ctx?: ErrorContext): ArrayBuffer {
+  ensureFd(fd);
+  ensureSize('length', length);
+  ensureSize('offset', offset);
+  if (length === 0) throw invalidArgument('cannot map 0 bytes');
+  if (offset % pageSize !== 0) throw invalidArgument(`offset ${offset} is not a multiple of the page size ${pageSize}`);
+  try {
+    return addon.mmap(fd, length, offset, writable);
+  } catch (err) {
+    throw ioError(err, 'mmap failed', ctx);
+  }
+}
+
+/** Detaches every JS view of the mapping, then unmaps it. ERR_IO (EBUSY) while a flush of it runs. */
+export function munmap(mapping: ArrayBuffer, ctx?: ErrorContext): void {
+  ensureMapping(mapping);
+  try {
+    addon.munmap(mapping);
+  } catch (err) {
+    throw ioError(err, 'munmap failed', ctx);
+  }
+}
+
+/** msync(MS_SYNC) of a range, on libuv's thread pool. */
+export async function msync(mapping: ArrayBuffer, offset: number, length: number, ctx?: ErrorContext): Promise<void> {
+  ensureRange(mapping, offset, length);
+  try {
+    await addon.msync(mapping, offset, length);
+  } catch (err) {
+    throw ioError(err, 'msync failed', ctx);
+  }
+}
+
+/** msync(MS_SYNC) on the calling thread: for close paths and tests only. */
+export function msyncSync(mapping: ArrayBuffer, offset: number, length: number, ctx?: ErrorContext): void {
+  ensureRange(mapping, offset, length);
+  try {
+    addon.msyncSync(mapping, offset, length);
+  } catch (err) {
+    throw ioError(err, 'msync failed', ctx);
+  }
+}
+
+export function madvise(mapping: ArrayBuffer, offset: number, length: number, advice: number, ctx?: ErrorContext): void {
+  ensureRange(mapping, offset, length);
+  if (!Object.values(Advice).includes(advice)) throw invalidArgument(`unknown madvise advice ${advice}`);
+  try {
+    addon.madvise(mapping, offset, length, advice);
+  } catch (err) {
+    throw ioError(err, 'madvise failed', ctx);
+  }
+}
+
+/** Faults the range's pages in writable on the thread pool (MADV_POPULATE_WRITE or touching each page). */
+export async function populate(mapping: ArrayBuffer, offset: number, length: number, ctx?: ErrorContext): Promise<void> {
+  ensureRange(mapping, offset, length);
+  try {
+    await addon.populate(mapping, offset, length);
+  } catch (err) {
+    throw ioError(err, 'populate failed', ctx);
+  }
+}
+
+/** posix_fallocate: a full disk is ERR_DISK_FULL here, never a SIGBUS later. */
+export function fallocate(fd: number, offset: number, length: number, ctx?: ErrorContext): void {
+  ensureFd(fd);
+  ensureSize('offset', offset);
+  ensureSize('length', length);
+  if (length === 0) return;
+  try {
+    addon.fallocate(fd, offset, length);
+  } catch (err) {
+    throw ioError(err, 'allocating file space failed', ctx);
+  }
+}
+
+export async function fallocateAsync(fd: number, offset: number, length: number, ctx?: ErrorContext): Promise<void> {
+  ensureFd(fd);
+  ensureSize('offset', offset);
+  ensureSize('length', length);
+  if (length === 0) return;
+  try {
+    await addon.fallocateAsync(fd, offset, length);
+  } catch (err) {
+    throw ioError(err, 'allocating file space failed', ctx);
+  }
+}
+
+/** Makes a file range read as zeros while keeping its blocks allocated. */
+export function zeroRange(fd: number, offset: number, length: number, ctx?: ErrorContext): void {
+  ensureFd(fd);
+  ensureSize('offset', offset);
+  ensureSize('length', length);
+  try {
+    addon.zeroRange(fd, offset, length);
+  } catch (err) {
+    throw ioError(err, 'zeroing a file range failed', ctx);
+  }
+}
+
+/** flock(LOCK_EX | LOCK_NB): true if taken, false if another open file description holds it. */
+export function tryLock(fd: number, ctx?: ErrorContext): boolean {
+  ensureFd(fd);
+  try {
+    return addon.tryLock(fd);
+  } catch (err) {
+    throw ioError(err, 'flock failed', ctx);
+  }
+}
+
+/** CRC32C (Castagnoli) of data[start, end). */
+export function crc32c(data: Uint8Array, start = 0, end = data.byteLength): number {
+  ensureView(data, start, end);
+  return addon.crc32c(data, start, end);
+}
+
+export const ScanStatus = {
+  END: 0,
+  BAD_LENGTH: 1,
+  BAD_MAGIC: 2,
+  BAD_CRC: 3,
+  BAD_OFFSET: 4,
+  TRUNCATED: 5,
+  BAD_COUNT: 6,
+} as const;
+
+export const scanStatusNames = ['end of data', 'bad batch length', 'bad magic', 'CRC mismatch', 'offset not contiguous', 'batch runs past the end', 'bad record count'];
+
+/**
+ * Walks batch headers in data[start, end) verifying length, magic, record count,
+ * CRC and (when expectedOffset >= 0) offset continuity; stops at the first failure or
+ * after maxBatches. Returns where it stopped and why.
+ */
+export function scanBatches(data: Uint8Array, start: number, end: number, expectedOffset: number, maxBatches = Number.MAX_SAFE_INTEGER): ScanResult {
+  ensureView(data, start, end);
+  if (!Number.isSafeInteger(expectedOffset) || expectedOffset < -1) throw invalidArgument(`expectedOffset must be >= -1, got ${expectedOffset}`);
+  ensureSize('maxBatches', maxBatches);
+  return addon.scanBatches(data, start, end, expectedOffset, maxBatches);
+}
