@@ -3,6 +3,7 @@
 // CRC of each batch, and stops at the first that fails. One call covers a whole
 // segment tail, so recovery runs at memory speed rather than batch-by-batch in JS.
 #include <cstdint>
+#include <cstring>
 
 #include "crc32c.h"
 #include "errors.h"
@@ -96,10 +97,48 @@ Napi::Value ScanBatches(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Position just past the last non-zero byte at or after `start`, treating a run of at
+// least `zeroRun` zero bytes as the end of data. Recovery uses it to size (and wipe)
+// a torn or garbage tail without walking a whole preallocated segment.
+Napi::Value DataExtent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint8_t* data;
+  size_t len;
+  if (!ViewOf(info[0], &data, &len)) {
+    Napi::TypeError::New(env, "dataExtent: expected a Uint8Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  size_t pos = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  size_t end = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
+  size_t zeroRun = static_cast<size_t>(info[3].As<Napi::Number>().Int64Value());
+  if (end > len) end = len;
+  size_t lastNonZero = pos;  // exclusive end of non-zero data found so far
+  size_t i = pos;
+  while (i < end) {
+    if (data[i] != 0) {
+      lastNonZero = i + 1;
+      i++;
+      continue;
+    }
+    if (i - lastNonZero >= zeroRun) break;
+    // skip zeros a word at a time
+    while (i + 8 <= end && (i & 7) == 0) {
+      uint64_t w;
+      memcpy(&w, data + i, 8);
+      if (w != 0) break;
+      i += 8;
+      if (i - lastNonZero >= zeroRun) break;
+    }
+    if (i < end && data[i] == 0) i++;
+  }
+  return Napi::Number::New(env, static_cast<double>(lastNonZero));
+}
+
 }  // namespace
 
 void InitBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32c", Napi::Function::New(env, Crc32cJs, "crc32c"));
+  exports.Set("dataExtent", Napi::Function::New(env, DataExtent, "dataExtent"));
   exports.Set("scanBatches", Napi::Function::New(env, ScanBatches, "scanBatches"));
   exports.Set("crc32cHardware", Napi::Boolean::New(env, Crc32cHardware()));
 }

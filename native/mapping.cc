@@ -29,7 +29,9 @@ std::unordered_map<void*, Mapping*>& Registry() {
 void Finalize(Napi::Env, void* data, Mapping* m) {
   (void)data;
   if (!m->unmapped) munmap(m->addr, m->length);
-  Registry().erase(m->addr);
+  // After an explicit munmap the address may already belong to a newer mapping.
+  auto it = Registry().find(m->addr);
+  if (it != Registry().end() && it->second == m) Registry().erase(it);
   delete m;
 }
 
@@ -84,6 +86,7 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
   void* addr = m->addr;
   size_t length = m->length;
   m->unmapped = true;  // the finalizer (maybe run by Detach) must not unmap again
+  Registry().erase(addr);
   info[0].As<Napi::ArrayBuffer>().Detach();
   if (munmap(addr, length) != 0) {
     SyscallError(env, errno, "munmap").ThrowAsJavaScriptException();

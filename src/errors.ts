@@ -29,6 +29,12 @@ export const ErrorCode = {
   LOCKED: 'ERR_LOCKED',
   /** Any other failed syscall; `errno` and `syscall` say which. */
   IO: 'ERR_IO',
+  /** A protocol frame whose length exceeds the receiver's maximum frame size. */
+  FRAME_TOO_LARGE: 'ERR_FRAME_TOO_LARGE',
+  /** A protocol frame that cannot be parsed: bad length fields or a header that is not valid protobuf. */
+  BAD_FRAME: 'ERR_BAD_FRAME',
+  /** A request whose api_version the broker does not implement (sent back in the response). */
+  UNSUPPORTED_VERSION: 'ERR_UNSUPPORTED_VERSION',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -31,9 +31,13 @@ interface Addon {
   tryLock(fd: number): boolean;
   crc32c(data: Uint8Array, start: number, end: number): number;
   scanBatches(data: Uint8Array, start: number, end: number, expectedOffset: number, maxBatches: number): ScanResult;
+  dataExtent(data: Uint8Array, start: number, end: number, zeroRun: number): number;
   pageSize: number;
   madviseFlags: { NORMAL: number; RANDOM: number; SEQUENTIAL: number; WILLNEED: number; DONTNEED: number };
   crc32cHardware: boolean;
+  sendfile(socketFd: number, fileFd: number, position: number, length: number, callback: (err: Error | null, bytesSent: number) => void): number;
+  sendfileCancel(id: number): boolean;
+  sendfileStats(): SendfileStats;
 }
 
 function load(): Addon {
@@ -206,6 +210,16 @@ export function crc32c(data: Uint8Array, start = 0, end = data.byteLength): numb
   return addon.crc32c(data, start, end);
 }
 
+/**
+ * Position just past the last non-zero byte in data[start, end), where a run of at
+ * least `zeroRun` zeros ends the search. Sizes a torn tail during recovery.
+ */
+export function dataExtent(data: Uint8Array, start: number, end: number, zeroRun = 65536): number {
+  ensureView(data, start, end);
+  ensureSize('zeroRun', zeroRun);
+  return addon.dataExtent(data, start, end, zeroRun);
+}
+
 export const ScanStatus = {
   END: 0,
   BAD_LENGTH: 1,
@@ -228,4 +242,61 @@ export function scanBatches(data: Uint8Array, start: number, end: number, expect
   if (!Number.isSafeInteger(expectedOffset) || expectedOffset < -1) throw invalidArgument(`expectedOffset must be >= -1, got ${expectedOffset}`);
   ensureSize('maxBatches', maxBatches);
   return addon.scanBatches(data, start, end, expectedOffset, maxBatches);
+}
+
+export interface SendfileStats {
+  /** Bytes moved by sendfile(2) in this process, across all transfers. */
+  bytes: number;
+  /** sendfile(2) system calls made, including those that found the socket full. */
+  calls: number;
+}
+
+export interface SendfileOptions {
+  /** Aborting ends the transfer: the promise rejects with ERR_IO, errno ECANCELED. */
+  signal?: AbortSignal;
+  ctx?: ErrorContext;
+}
+
+/**
+ * Sends file bytes [position, position + length) to a non-blocking socket with
+ * sendfile(2), on the event loop (it waits for writability, never a pool thread), and
+ * resolves with the bytes sent (always `length`). Rejects with ERR_IO keeping errno:
+ * EPIPE/ECONNRESET when the peer is gone, EOF when the file ends first, ECANCELED
+ * when `signal` aborts. The caller must not write to the socket, and must keep fileFd
+ * open, until the promise settles (native/sendfile.cc has the whole contract).
+ */
+export async function sendfile(socketFd: number, fileFd: number, position: number, length: number, options: SendfileOptions = {}): Promise<number> {
+  ensureFd(socketFd);
+  ensureFd(fileFd);
+  ensureSize('position', position);
+  ensureSize('length', length);
+  const { signal, ctx } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('signal must be an AbortSignal');
+  if (signal?.aborted) throw ioError(cancelled(), 'sendfile cancelled', ctx);
+  return new Promise<number>((resolve, reject) => {
+    const onAbort = (): void => {
+      addon.sendfileCancel(id);
+    };
+    let id: number;
+    try {
+      id = addon.sendfile(socketFd, fileFd, position, length, (err, bytesSent) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err !== null) reject(ioError(err, 'sendfile failed', ctx));
+        else resolve(bytesSent);
+      });
+    } catch (err) {
+      reject(ioError(err, 'sendfile failed', ctx));
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function cancelled(): Error {
+  return Object.assign(new Error('sendfile failed: ECANCELED (aborted before it started)'), { code: 'ECANCELED', syscall: 'sendfile' });
+}
+
+/** Process-wide sendfile counters, for metrics and tests. */
+export function sendfileStats(): SendfileStats {
+  return addon.sendfileStats();
 }

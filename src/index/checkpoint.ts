@@ -1,0 +1,81 @@
+/**
+ * Small metadata files guarded by XXH3: the partition recovery point and the topic
+ * configuration. Format: one line of JSON, then one line `xxh3:<16 hex digits>` over
+ * the JSON line's bytes. Written to a temporary file, fsynced, renamed over the old
+ * one, and the directory fsynced, so a crash leaves either the old or the new file.
+ * A file whose checksum does not match reads as missing (`null`): both kinds are
+ * derived or defaulted state, and the caller falls back to a full scan.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ioError } from '../errors.js';
+import { xxh3Hex } from '../hash.js';
+
+export function writeGuardedJson(file: string, value: unknown): void {
+  const json = JSON.stringify(value);
+  const text = `${json}\nxxh3:${xxh3Hex(json)}\n`;
+  const tmp = `${file}.tmp`;
+  try {
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      fs.writeSync(fd, text);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    fsyncDir(path.dirname(file));
+  } catch (err) {
+    throw ioError(err, 'writing metadata file failed', { path: file });
+  }
+}
+
+/** The stored value, or null when the file is missing, torn or fails its checksum. */
+export function readGuardedJson(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw ioError(err, 'reading metadata file failed', { path: file });
+  }
+  const lines = text.split('\n');
+  if (lines.length < 2 || !lines[1].startsWith('xxh3:')) return null;
+  if (xxh3Hex(lines[0]) !== lines[1].slice(5)) return null;
+  try {
+    return JSON.parse(lines[0]) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The recovery point of a partition: every byte of the log before (segmentBaseOffset,
+ * position) is flushed and valid, and so are the index entries describing it.
+ */
+export interface RecoveryPoint {
+  segmentBaseOffset: number;
+  position: number;
+  nextOffset: number;
+}
+
+export function readRecoveryPoint(file: string): RecoveryPoint | null {
+  const v = readGuardedJson(file) as Partial<RecoveryPoint> | null;
+  if (v === null || typeof v !== 'object') return null;
+  const { segmentBaseOffset, position, nextOffset } = v;
+  if (![segmentBaseOffset, position, nextOffset].every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) return null;
+  return { segmentBaseOffset: segmentBaseOffset!, position: position!, nextOffset: nextOffset! };
+}
+
+export function writeRecoveryPoint(file: string, point: RecoveryPoint): void {
+  writeGuardedJson(file, { v: 1, ...point });
+}

@@ -1,0 +1,479 @@
+/**
+ * CommitLog: the embedded API. Owns a data directory (`<dir>/<topic>/<partition>/`),
+ * its lock file, the clean-shutdown marker, topic metadata, the shared segment cache
+ * and the background timers (async flush, checkpoints, retention).
+ *
+ * Opening takes `<dir>/.lock` with flock (a second open, in this or another process,
+ * fails with ERR_LOCKED), recovers every partition (see recovery.ts), then removes the
+ * `.clean-shutdown` marker before any append can happen. close() flushes everything,
+ * checkpoints exact ends and writes the marker again.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { CommitLogError, ErrorCode, invalidArgument, ioError } from '../errors.js';
+import { fsyncDir, readGuardedJson, writeGuardedJson } from '../index/checkpoint.js';
+import * as native from '../native.js';
+import type { LogRecord, ProducerRecord } from './record.js';
+import { PartitionLog, type AppendResult, type FlushHooks, type FlushPolicy, type LogSlice } from './partition-log.js';
+import type { PartitionRecoveryReport } from './recovery.js';
+import { SegmentCache } from './segment-cache.js';
+import { DEFAULT_TOPIC_CONFIG, ensureTopicName, resolveTopicConfig, type TopicConfig } from './topic-config.js';
+
+export interface Logger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface CommitLogOptions {
+  /** The data directory; created if missing. */
+  dir: string;
+  /** 'sync': an append resolves after msync of its bytes (group commit). 'async': flushed in the background. 'os': never flushed explicitly. Default 'sync'. */
+  flush?: FlushPolicy;
+  /** async: flush at least this often. Default 1000. */
+  flushIntervalMs?: number;
+  /** async: also flush once this many bytes are unflushed. Default 64 MiB. */
+  flushBytes?: number;
+  /** How often the recovery point is written (sync and async). Default 10000. */
+  checkpointIntervalMs?: number;
+  /** How often retention runs. Default 60000; 0 disables the timer (call enforceRetention). */
+  retentionCheckIntervalMs?: number;
+  /** Sealed segments kept open (fd + mappings) across all partitions. Default 256. */
+  maxOpenSegments?: number;
+  /** Fault in the pages of an allocated-ahead segment on the thread pool. Default true. */
+  warmSegments?: boolean;
+  /** Defaults for topics created without their own settings. */
+  topicDefaults?: Partial<Omit<TopicConfig, 'partitions'>>;
+  logger?: Logger;
+  hooks?: FlushHooks;
+}
+
+export interface RecoveryReport {
+  /** True when the previous close was clean. */
+  clean: boolean;
+  partitions: PartitionRecoveryReport[];
+  droppedBatches: number;
+  droppedBytes: number;
+  durationMs: number;
+}
+
+export interface PartitionDescription {
+  partition: number;
+  logStartOffset: number;
+  nextOffset: number;
+  sizeBytes: number;
+  segments: number;
+}
+
+export interface TopicDescription {
+  name: string;
+  config: TopicConfig;
+  partitions: PartitionDescription[];
+}
+
+export type StartPosition = number | 'earliest' | 'latest';
+
+export interface TailOptions {
+  from?: StartPosition;
+  /** Batches read per step. Default 1 MiB. */
+  maxBytes?: number;
+  signal?: AbortSignal;
+}
+
+const LOCK_FILE = '.lock';
+const CLEAN_MARKER = '.clean-shutdown';
+const TOPIC_FILE = 'topic.json';
+
+const stderrLogger: Logger = {
+  info: () => undefined,
+  warn: (fields, message) => process.stderr.write(`commitlog: ${message} ${JSON.stringify(fields)}\n`),
+};
+
+interface Topic {
+  name: string;
+  config: TopicConfig;
+  partitions: PartitionLog[];
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal !== undefined && signal.aborted;
+}
+
+function ensurePositiveInt(name: string, v: number | undefined, fallback: number, min = 1): number {
+  if (v === undefined) return fallback;
+  if (!Number.isSafeInteger(v) || v < min) throw invalidArgument(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  return v;
+}
+
+export class CommitLog {
+  readonly dir: string;
+  readonly recovery: RecoveryReport;
+  private readonly topics = new Map<string, Topic>();
+  private readonly cache: SegmentCache;
+  private readonly logger: Logger;
+  private readonly settings: Required<Omit<CommitLogOptions, 'dir' | 'topicDefaults' | 'logger' | 'hooks'>> & { hooks: FlushHooks };
+  private readonly defaults: TopicConfig;
+  private lockFd: number;
+  private closed = false;
+  private timers: NodeJS.Timeout[] = [];
+  private closing: Promise<void> | null = null;
+
+  private constructor(dir: string, lockFd: number, settings: CommitLog['settings'], defaults: TopicConfig, logger: Logger) {
+    this.dir = dir;
+    this.lockFd = lockFd;
+    this.settings = settings;
+    this.defaults = defaults;
+    this.logger = logger;
+    this.cache = new SegmentCache(settings.maxOpenSegments);
+    this.recovery = { clean: true, partitions: [], droppedBatches: 0, droppedBytes: 0, durationMs: 0 };
+  }
+
+  /** Opens (creating) the log in `options.dir`, recovering it if it was not closed cleanly. */
+  static async open(options: CommitLogOptions): Promise<CommitLog> {
+    if (options === null || typeof options !== 'object' || typeof options.dir !== 'string' || options.dir.length === 0) {
+      throw invalidArgument('options.dir must be a non-empty string');
+    }
+    const flush = options.flush ?? 'sync';
+    if (flush !== 'sync' && flush !== 'async' && flush !== 'os') throw invalidArgument(`flush must be 'sync', 'async' or 'os', got ${String(flush)}`);
+    const settings = {
+      flush,
+      flushIntervalMs: ensurePositiveInt('flushIntervalMs', options.flushIntervalMs, 1000),
+      flushBytes: ensurePositiveInt('flushBytes', options.flushBytes, 64 * 1024 * 1024),
+      checkpointIntervalMs: ensurePositiveInt('checkpointIntervalMs', options.checkpointIntervalMs, 10_000),
+      retentionCheckIntervalMs: ensurePositiveInt('retentionCheckIntervalMs', options.retentionCheckIntervalMs, 60_000, 0),
+      maxOpenSegments: ensurePositiveInt('maxOpenSegments', options.maxOpenSegments, 256),
+      warmSegments: options.warmSegments ?? true,
+      hooks: options.hooks ?? {},
+    };
+    const defaults = resolveTopicConfig({ ...DEFAULT_TOPIC_CONFIG, ...(options.topicDefaults ?? {}), partitions: 1 }, DEFAULT_TOPIC_CONFIG);
+    const dir = path.resolve(options.dir);
+    let lockFd = -1;
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      lockFd = fs.openSync(path.join(dir, LOCK_FILE), 'a+', 0o644);
+    } catch (err) {
+      throw ioError(err, 'opening the data directory failed', { path: dir });
+    }
+    if (!native.tryLock(lockFd, { path: dir })) {
+      fs.closeSync(lockFd);
+      throw new CommitLogError(ErrorCode.LOCKED, `data directory ${dir} is in use by another CommitLog (lock file ${path.join(dir, LOCK_FILE)})`, { path: dir });
+    }
+    const log = new CommitLog(dir, lockFd, settings, defaults, options.logger ?? stderrLogger);
+    try {
+      await log.load();
+    } catch (err) {
+      await log.abandon();
+      throw err;
+    }
+    return log;
+  }
+
+  private async load(): Promise<void> {
+    const started = performance.now();
+    const markerPath = path.join(this.dir, CLEAN_MARKER);
+    const clean = fs.existsSync(markerPath);
+    this.recovery.clean = clean;
+    for (const name of fs.readdirSync(this.dir).sort()) {
+      if (name.startsWith('.')) continue;
+      const topicDir = path.join(this.dir, name);
+      if (!fs.statSync(topicDir).isDirectory()) continue;
+      try {
+        ensureTopicName(name);
+      } catch {
+        continue;
+      }
+      const config = this.readTopicConfig(name, topicDir);
+      const partitions: PartitionLog[] = [];
+      for (let p = 0; p < config.partitions; p++) partitions.push(await this.openPartition(name, p, config, clean));
+      this.topics.set(name, { name, config, partitions });
+    }
+    // From here on an append may happen: the marker must be gone, durably.
+    if (clean) {
+      fs.unlinkSync(markerPath);
+      fsyncDir(this.dir);
+    }
+    for (const t of this.topics.values()) {
+      for (const p of t.partitions) {
+        const r = p.report;
+        this.recovery.partitions.push(r);
+        this.recovery.droppedBatches += r.droppedBatches;
+        this.recovery.droppedBytes += r.droppedBytes;
+        if (!r.clean && (r.droppedBytes > 0 || r.droppedSegments > 0 || r.rebuiltIndexes > 0)) {
+          this.logger.warn({ ...r }, `recovered ${r.topic}/${r.partition}: dropped ${r.droppedBatches} batches (${r.droppedBytes} bytes) and ${r.droppedSegments} segments, rebuilt ${r.rebuiltIndexes} indexes`);
+        }
+      }
+    }
+    this.recovery.durationMs = performance.now() - started;
+    if (!clean) this.logger.info({ durationMs: this.recovery.durationMs }, 'recovery finished');
+    this.startTimers();
+  }
+
+  private readTopicConfig(name: string, topicDir: string): TopicConfig {
+    const stored = readGuardedJson(path.join(topicDir, TOPIC_FILE));
+    if (stored !== null && typeof stored === 'object') {
+      try {
+        return resolveTopicConfig(stored as Partial<TopicConfig>, this.defaults);
+      } catch {
+        // fall through: rebuild from the directory
+      }
+    }
+    const partitions = fs.readdirSync(topicDir).filter((n) => /^\d+$/.test(n)).map(Number);
+    const config = resolveTopicConfig({ partitions: Math.max(1, ...partitions.map((p) => p + 1)) }, this.defaults);
+    this.logger.warn({ topic: name }, `topic metadata of ${name} is missing or damaged; rebuilt with ${config.partitions} partitions and default settings`);
+    writeGuardedJson(path.join(topicDir, TOPIC_FILE), config);
+    return config;
+  }
+
+  private openPartition(topic: string, partition: number, config: TopicConfig, clean: boolean): Promise<PartitionLog> {
+    return PartitionLog.open({
+      dir: path.join(this.dir, topic, String(partition)),
+      topic,
+      partition,
+      config,
+      flush: this.settings.flush,
+      flushBytes: this.settings.flushBytes,
+      clean,
+      cache: this.cache,
+      warmSegments: this.settings.warmSegments,
+      hooks: this.settings.hooks,
+      onIndexRebuilt: (file) => this.logger.warn({ path: file }, `rebuilt the indexes of ${file} from its log`),
+    });
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, fn: () => void) => {
+      if (ms <= 0) return;
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    if (this.settings.flush === 'async') {
+      every(this.settings.flushIntervalMs, () => {
+        for (const p of this.allPartitions()) p.flushInBackground();
+      });
+    }
+    if (this.settings.flush !== 'os') {
+      every(this.settings.checkpointIntervalMs, () => {
+        for (const p of this.allPartitions()) {
+          p.checkpoint().catch((err) => this.logger.warn({ topic: p.topic, partition: p.partition, err: String(err) }, 'checkpoint failed'));
+        }
+      });
+    }
+    every(this.settings.retentionCheckIntervalMs, () => {
+      try {
+        this.enforceRetention();
+      } catch (err) {
+        this.logger.warn({ err: String(err) }, 'retention failed');
+      }
+    });
+  }
+
+  private *allPartitions(): Iterable<PartitionLog> {
+    for (const t of this.topics.values()) yield* t.partitions;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new CommitLogError(ErrorCode.LOG_CLOSED, `commit log ${this.dir} is closed`, { path: this.dir });
+  }
+
+  private topicOf(name: string): Topic {
+    this.ensureOpen();
+    ensureTopicName(name);
+    const topic = this.topics.get(name);
+    if (topic === undefined) throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `unknown topic ${name}`, { topic: name });
+    return topic;
+  }
+
+  /** The partition's log; ERR_UNKNOWN_TOPIC / ERR_UNKNOWN_PARTITION otherwise. */
+  partition(topic: string, partition: number): PartitionLog {
+    const t = this.topicOf(topic);
+    if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions.length) {
+      throw new CommitLogError(ErrorCode.UNKNOWN_PARTITION, `topic ${topic} has no partition ${String(partition)} (it has ${t.partitions.length})`, { topic, partition: Number.isInteger(partition) ? partition : undefined });
+    }
+    return t.partitions[partition];
+  }
+
+  /** Creates a topic; ERR_TOPIC_EXISTS if it exists. */
+  async createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicDescription> {
+    this.ensureOpen();
+    ensureTopicName(name);
+    if (this.topics.has(name)) throw new CommitLogError(ErrorCode.TOPIC_EXISTS, `topic ${name} already exists`, { topic: name });
+    const resolved = resolveTopicConfig({ ...config }, this.defaults);
+    const topicDir = path.join(this.dir, name);
+    const topic: Topic = { name, config: resolved, partitions: [] };
+    this.topics.set(name, topic); // reserve the name while partitions are created
+    try {
+      fs.mkdirSync(topicDir, { recursive: true });
+      writeGuardedJson(path.join(topicDir, TOPIC_FILE), resolved);
+      fsyncDir(this.dir);
+      for (let p = 0; p < resolved.partitions; p++) topic.partitions.push(await this.openPartition(name, p, resolved, false));
+    } catch (err) {
+      this.topics.delete(name);
+      for (const p of topic.partitions) await p.close().catch(() => undefined);
+      fs.rmSync(topicDir, { recursive: true, force: true });
+      throw ioError(err, `creating topic ${name} failed`, { topic: name });
+    }
+    return this.describeTopic(name);
+  }
+
+  /** Deletes a topic and its files. Segments held by readers are removed on release. */
+  async deleteTopic(name: string): Promise<void> {
+    const topic = this.topicOf(name);
+    this.topics.delete(name);
+    for (const p of topic.partitions) await p.destroy();
+    fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
+    fsyncDir(this.dir);
+  }
+
+  listTopics(): string[] {
+    this.ensureOpen();
+    return [...this.topics.keys()].sort();
+  }
+
+  describeTopic(name: string): TopicDescription {
+    const topic = this.topicOf(name);
+    return {
+      name,
+      config: { ...topic.config },
+      partitions: topic.partitions.map((p) => ({
+        partition: p.partition, logStartOffset: p.logStartOffset, nextOffset: p.nextOffset, sizeBytes: p.sizeBytes, segments: p.segmentCount,
+      })),
+    };
+  }
+
+  /** Appends records as one batch. Resolves per the flush policy with the offsets assigned. */
+  append(topic: string, partition: number, records: ProducerRecord[]): Promise<AppendResult> {
+    try {
+      return this.partition(topic, partition).append(records);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Appends one complete RecordBatch v2 (CRC verified; base offset assigned). */
+  appendBatch(topic: string, partition: number, batch: Buffer): Promise<AppendResult> {
+    try {
+      if (!Buffer.isBuffer(batch)) throw invalidArgument('batch must be a Buffer');
+      return this.partition(topic, partition).appendBatch(batch);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Records from `offset`, up to about `maxBytes` of batches (at least one batch). */
+  read(topic: string, partition: number, offset: number, options: { maxBytes?: number } = {}): LogRecord[] {
+    const maxBytes = ensurePositiveInt('maxBytes', options.maxBytes, 1024 * 1024);
+    return this.partition(topic, partition).read(offset, maxBytes);
+  }
+
+  /** Byte range of whole batches from `offset`, held until release() (for zero-copy transfer). */
+  readSlice(topic: string, partition: number, offset: number, maxBytes: number): LogSlice | null {
+    return this.partition(topic, partition).readSlice(offset, ensurePositiveInt('maxBytes', maxBytes, 1));
+  }
+
+  earliestOffset(topic: string, partition: number): number {
+    return this.partition(topic, partition).logStartOffset;
+  }
+
+  /** The log end offset: one past the last record (where the next append goes). */
+  latestOffset(topic: string, partition: number): number {
+    return this.partition(topic, partition).nextOffset;
+  }
+
+  offsetForTimestamp(topic: string, partition: number, timestamp: number): number | null {
+    if (!Number.isFinite(timestamp)) throw invalidArgument(`timestamp must be a finite number, got ${timestamp}`);
+    return this.partition(topic, partition).offsetForTimestamp(timestamp);
+  }
+
+  /** Resolves true once `offset` exists, false on timeout or abort. */
+  waitForData(topic: string, partition: number, offset: number, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
+    try {
+      return this.partition(topic, partition).waitForData(offset, options.timeoutMs, options.signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Every record from `from` on, waiting for new ones at the end (no polling). Ends
+   * when `signal` aborts or the log closes.
+   */
+  async *tail(topic: string, partition: number, options: TailOptions = {}): AsyncGenerator<LogRecord> {
+    const log = this.partition(topic, partition);
+    const maxBytes = ensurePositiveInt('maxBytes', options.maxBytes, 1024 * 1024);
+    const from = options.from ?? 'earliest';
+    let next = from === 'earliest' ? log.logStartOffset : from === 'latest' ? log.nextOffset : from;
+    const signal = options.signal;
+    while (!isAborted(signal)) {
+      if (this.closed) return;
+      const records = log.read(next, maxBytes);
+      if (records.length === 0) {
+        await log.waitForData(next, undefined, signal).catch((err: unknown) => {
+          if (err instanceof CommitLogError && err.code === ErrorCode.LOG_CLOSED) return false;
+          throw err;
+        });
+        continue;
+      }
+      for (const r of records) {
+        yield r;
+        if (isAborted(signal)) return;
+      }
+      next = records[records.length - 1].offset + 1;
+    }
+  }
+
+  /** Flushes every partition (or one topic's). */
+  async flush(topic?: string): Promise<void> {
+    this.ensureOpen();
+    const parts = topic === undefined ? [...this.allPartitions()] : this.topicOf(topic).partitions;
+    await Promise.all(parts.map((p) => p.flush()));
+  }
+
+  /** Runs retention on every partition now; returns what it deleted. */
+  enforceRetention(now = Date.now()): { segments: number; bytes: number } {
+    this.ensureOpen();
+    let segments = 0;
+    let bytes = 0;
+    for (const p of this.allPartitions()) {
+      const r = p.enforceRetention(now);
+      segments += r.segments;
+      bytes += r.bytes;
+    }
+    return { segments, bytes };
+  }
+
+  /** Flushes, checkpoints and closes every partition, writes the clean marker, unlocks. */
+  close(): Promise<void> {
+    if (this.closing === null) this.closing = this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    let allClean = true;
+    for (const p of this.allPartitions()) {
+      try {
+        await p.close();
+        if (p.isFailed) allClean = false;
+      } catch (err) {
+        allClean = false;
+        this.logger.warn({ topic: p.topic, partition: p.partition, err: String(err) }, 'closing partition failed');
+      }
+    }
+    if (allClean) {
+      fs.writeFileSync(path.join(this.dir, CLEAN_MARKER), '');
+      fsyncDir(this.dir);
+    }
+    fs.closeSync(this.lockFd);
+    this.lockFd = -1;
+  }
+
+  private async abandon(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const p of this.allPartitions()) await p.close().catch(() => undefined);
+    if (this.lockFd >= 0) fs.closeSync(this.lockFd);
+    this.lockFd = -1;
+  }
+}

@@ -1,0 +1,679 @@
+/**
+ * One partition: a queue of segments (oldest first, the last one active), appends with
+ * roll and allocate-ahead, flush policies through GroupCommit, reads through the
+ * consume queue, retention, and the recovery point checkpoint.
+ *
+ * Concurrency: everything runs on the JS thread. An append copies its batch into the
+ * active mapping synchronously, so concurrent appends get consecutive offsets in call
+ * order; only a roll whose next segment is not ready yet makes appends wait, and they
+ * then run in the order they were called. msync, fallocate and page warm-up run on the
+ * thread pool.
+ *
+ * Crash: see recovery.ts. The recovery point (recovery.checkpoint) is advanced after a
+ * flush covers it (sync and async policies, periodically), when a rolled segment has
+ * been sealed, and at close.
+ */
+import fs from 'node:fs';
+import { CommitLogError, ErrorCode, ioError } from '../errors.js';
+import { readRecoveryPoint, writeRecoveryPoint, type RecoveryPoint } from '../index/checkpoint.js';
+import { decodeBatches, encodeBatch, verifyBatch, LAST_OFFSET_DELTA_POS, MAX_TIMESTAMP_POS } from './batch.js';
+import { CHECKPOINT_FILE, CQ_SUFFIX, LOG_SUFFIX, PREPARED_SUFFIX, TIX_SUFFIX, DELETED_SUFFIX, parseBaseOffset } from './file-names.js';
+import { GroupCommit } from './group-commit.js';
+import type { LogRecord, ProducerRecord } from './record.js';
+import { recoverSegments, type PartitionRecoveryReport } from './recovery.js';
+import { activatePrepared, createSegmentSync, discardPrepared, prepareSegment, removeIfExists, type PreparedSegment } from './segment-allocator.js';
+import type { SegmentCache } from './segment-cache.js';
+import { Segment, type SegmentLimits } from './segment.js';
+import path from 'node:path';
+
+export type FlushPolicy = 'sync' | 'async' | 'os';
+
+/** Per-topic settings every partition of the topic shares. */
+export interface PartitionConfig {
+  segmentBytes: number;
+  indexIntervalBytes: number;
+  maxBatchBytes: number;
+  /** Delete the oldest segments while the partition is larger than this; -1: no limit. */
+  retentionBytes: number;
+  /** Delete segments whose newest record is older than this; -1: no limit. */
+  retentionMs: number;
+}
+
+export interface FlushHooks {
+  /** Called before each msync of a partition; throwing fails the flush (fault injection). */
+  beforeFlush?: (topic: string, partition: number) => void | Promise<void>;
+  /** Called after each successful msync, before any waiting append resolves. */
+  afterFlush?: (topic: string, partition: number) => void | Promise<void>;
+}
+
+export interface PartitionOptions {
+  dir: string;
+  topic: string;
+  partition: number;
+  config: PartitionConfig;
+  flush: FlushPolicy;
+  flushBytes: number;
+  clean: boolean;
+  cache: SegmentCache;
+  warmSegments: boolean;
+  hooks: FlushHooks;
+  onIndexRebuilt: (path: string) => void;
+}
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+}
+
+/** A byte range of one segment's log, held open until released (the sendfile path). */
+export interface LogSlice {
+  segment: Segment;
+  /** File descriptor of the segment's .log (valid until release). */
+  fd: number;
+  position: number;
+  length: number;
+  /** Base offset of the first batch in the range (may be below the offset asked for). */
+  firstOffset: number;
+  release(): void;
+}
+
+const TWO_POW_32 = 4294967296;
+
+export class PartitionLog {
+  readonly dir: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly report: PartitionRecoveryReport;
+  config: PartitionConfig;
+
+  private segments: Segment[];
+  private active: Segment;
+  private readonly options: PartitionOptions;
+  private readonly limits: SegmentLimits;
+  private readonly commit: GroupCommit;
+  private failed: CommitLogError | null = null;
+  private closed = false;
+  private blocked: Promise<void> | null = null;
+  private preparing: Promise<PreparedSegment> | null = null;
+  private prepared: PreparedSegment | null = null;
+  private sealing: Promise<void> = Promise.resolve();
+  private dirSync: Promise<void> | null = null;
+  private appendSignal: { promise: Promise<void>; resolve: () => void } | null = null;
+  private flushedPoint: RecoveryPoint;
+  private checkpointedPoint: RecoveryPoint | null;
+
+  private constructor(options: PartitionOptions, segments: Segment[], report: PartitionRecoveryReport, point: RecoveryPoint | null) {
+    this.options = options;
+    this.dir = options.dir;
+    this.topic = options.topic;
+    this.partition = options.partition;
+    this.config = options.config;
+    this.limits = { segmentBytes: options.config.segmentBytes, indexIntervalBytes: options.config.indexIntervalBytes, onIndexRebuilt: options.onIndexRebuilt };
+    this.segments = segments;
+    this.active = segments[segments.length - 1];
+    this.report = report;
+    this.commit = new GroupCommit(() => this.flushWritten(), (err) => this.fail(err, 'flush failed'));
+    const a = this.active;
+    this.flushedPoint = { segmentBaseOffset: a.baseOffset, position: a.flushPosition, nextOffset: a.flushPosition === a.writePosition ? a.nextOffset : -1 };
+    this.checkpointedPoint = point;
+  }
+
+  /** Opens (creating when empty) the partition directory and recovers it. */
+  static async open(options: PartitionOptions): Promise<PartitionLog> {
+    const { dir, config } = options;
+    fs.mkdirSync(dir, { recursive: true });
+    const limits: SegmentLimits = { segmentBytes: config.segmentBytes, indexIntervalBytes: config.indexIntervalBytes, onIndexRebuilt: options.onIndexRebuilt };
+    const bases: number[] = [];
+    for (const name of fs.readdirSync(dir)) {
+      if (name.endsWith(PREPARED_SUFFIX) || name.endsWith(DELETED_SUFFIX) || name.endsWith('.tmp')) {
+        removeIfExists(path.join(dir, name));
+        continue;
+      }
+      const base = parseBaseOffset(name, LOG_SUFFIX);
+      if (base >= 0) bases.push(base);
+    }
+    bases.sort((a, b) => a - b);
+    // Index files without a log (a deleted segment's leftovers) are removed.
+    for (const name of fs.readdirSync(dir)) {
+      const base = Math.max(parseBaseOffset(name, CQ_SUFFIX), parseBaseOffset(name, TIX_SUFFIX));
+      if (base >= 0 && !bases.includes(base)) removeIfExists(path.join(dir, name));
+    }
+    const report: PartitionRecoveryReport = {
+      topic: options.topic, partition: options.partition, clean: options.clean, fromSegment: 0, fromPosition: 0,
+      scannedBytes: 0, droppedBatches: 0, droppedBytes: 0, droppedSegments: 0, rebuiltIndexes: 0, stopReason: 'end of data', durationMs: 0,
+    };
+    const checkpointFile = path.join(dir, CHECKPOINT_FILE);
+    if (bases.length === 0) {
+      const first = createSegmentSync(dir, 0, limits);
+      const log = new PartitionLog(options, [first], report, null);
+      log.writeCheckpoint({ segmentBaseOffset: 0, position: 0, nextOffset: 0 });
+      return log;
+    }
+    const segments = bases.map((base, i) => {
+      const isLast = i === bases.length - 1;
+      const size = fs.statSync(path.join(dir, `${String(base).padStart(20, '0')}${LOG_SUFFIX}`)).size;
+      return new Segment(dir, base, limits, !isLast, isLast ? base : bases[i + 1], isLast ? config.segmentBytes : size);
+    });
+    const point = readRecoveryPoint(checkpointFile);
+    const kept = await recoverSegments(segments, point, options.clean, report);
+    const log = new PartitionLog(options, kept, report, point);
+    if (!report.clean) {
+      // Persist what recovery verified so the next crash scans from here.
+      const a = log.active;
+      await a.flush(a.writePosition);
+      await a.flushIndexes();
+      log.flushedPoint = { segmentBaseOffset: a.baseOffset, position: a.writePosition, nextOffset: a.nextOffset };
+      log.writeCheckpoint(log.flushedPoint);
+    }
+    return log;
+  }
+
+  /** First offset still stored. */
+  get logStartOffset(): number {
+    return this.segments[0].baseOffset;
+  }
+
+  /** One past the last offset written (the log end offset). */
+  get nextOffset(): number {
+    return this.active.nextOffset;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Bytes of log data (not counting preallocated space or indexes). */
+  get sizeBytes(): number {
+    let total = 0;
+    for (const s of this.segments) total += s === this.active ? s.writePosition : s.fileBytes;
+    return total;
+  }
+
+  get isFailed(): boolean {
+    return this.failed !== null;
+  }
+
+  private ensureWritable(): void {
+    if (this.closed) throw new CommitLogError(ErrorCode.LOG_CLOSED, `partition ${this.topic}/${this.partition} is closed`, { topic: this.topic, partition: this.partition });
+    if (this.failed !== null) throw this.failed;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new CommitLogError(ErrorCode.LOG_CLOSED, `partition ${this.topic}/${this.partition} is closed`, { topic: this.topic, partition: this.partition });
+  }
+
+  /** Encodes records as one batch and appends it. */
+  append(records: ProducerRecord[]): Promise<AppendResult> {
+    try {
+      this.ensureWritable();
+      return this.appendChecked(encodeBatch(records));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Appends one complete batch built elsewhere (a producer): its CRC and structure are
+   * verified (ERR_CORRUPT_BATCH), its base offset is assigned in the mapping.
+   */
+  appendBatch(batch: Buffer): Promise<AppendResult> {
+    try {
+      this.ensureWritable();
+      const header = verifyBatch(batch, 0, batch.length);
+      if (header.size !== batch.length) {
+        throw new CommitLogError(ErrorCode.CORRUPT_BATCH, `expected exactly one batch of ${header.size} bytes, got ${batch.length} bytes`, { position: header.size });
+      }
+      return this.appendChecked(batch);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private appendChecked(batch: Buffer): Promise<AppendResult> {
+    const size = batch.length;
+    const limit = Math.min(this.config.maxBatchBytes, this.config.segmentBytes);
+    if (size > limit) {
+      return Promise.reject(new CommitLogError(ErrorCode.RECORD_TOO_LARGE,
+        `batch of ${size} bytes exceeds the limit of ${limit} bytes (maxBatchBytes ${this.config.maxBatchBytes}, segmentBytes ${this.config.segmentBytes})`,
+        { topic: this.topic, partition: this.partition }));
+    }
+    if (this.blocked !== null) return this.blocked.then(() => this.appendAfterWait(batch));
+    if (size > this.active.bytesFree) {
+      const rolling = this.roll();
+      if (rolling !== null) return rolling.then(() => this.appendAfterWait(batch));
+    }
+    return this.write(batch);
+  }
+
+  private appendAfterWait(batch: Buffer): Promise<AppendResult> {
+    this.ensureWritable();
+    return this.appendChecked(batch);
+  }
+
+  private write(batch: Buffer): Promise<AppendResult> {
+    const segment = this.active;
+    const baseOffset = segment.nextOffset;
+    const lastOffsetDelta = batch.readInt32BE(LAST_OFFSET_DELTA_POS);
+    const maxTimestamp = batch.readInt32BE(MAX_TIMESTAMP_POS) * TWO_POW_32 + batch.readUInt32BE(MAX_TIMESTAMP_POS + 4);
+    try {
+      segment.appendBatch(batch, baseOffset, lastOffsetDelta, maxTimestamp);
+    } catch (err) {
+      return Promise.reject(ioError(err, 'append failed', { topic: this.topic, partition: this.partition }));
+    }
+    const end = (this.commit.written += batch.length);
+    const signal = this.appendSignal;
+    if (signal !== null) {
+      this.appendSignal = null;
+      signal.resolve();
+    }
+    const result: AppendResult = { baseOffset, lastOffset: baseOffset + lastOffsetDelta };
+    const policy = this.options.flush;
+    if (policy === 'sync') return this.commit.waitFor(end).then(() => result);
+    if (policy === 'async' && this.commit.pendingBytes >= this.options.flushBytes) void this.commit.schedule();
+    return Promise.resolve(result);
+  }
+
+  /** Rolls to the prepared segment now if it is ready; otherwise returns what to wait for. */
+  private roll(): Promise<void> | null {
+    if (this.prepared !== null) {
+      const next = this.prepared;
+      this.prepared = null;
+      this.preparing = null;
+      this.switchTo(next);
+      return null;
+    }
+    const blocked = this.awaitPrepared()
+      .then((next) => this.switchTo(next))
+      .finally(() => {
+        if (this.blocked === blocked) this.blocked = null;
+      });
+    this.blocked = blocked;
+    return blocked;
+  }
+
+  private startPreparing(): void {
+    const p = prepareSegment(this.dir, this.limits, this.options.warmSegments);
+    this.preparing = p;
+    p.then(
+      (next) => {
+        if (this.preparing === p && !this.closed) this.prepared = next;
+        else discardPrepared(this.dir, next);
+      },
+      () => {
+        // reported at the roll that needs it (awaitPrepared retries once)
+      },
+    );
+  }
+
+  private async awaitPrepared(): Promise<PreparedSegment> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.preparing === null) this.startPreparing();
+      const p = this.preparing!;
+      try {
+        const next = await p;
+        this.prepared = null;
+        this.preparing = null;
+        return next;
+      } catch (err) {
+        if (this.preparing === p) this.preparing = null;
+        if (attempt >= 1) throw ioError(err, 'allocating the next segment failed', { topic: this.topic, partition: this.partition });
+      }
+    }
+  }
+
+  private switchTo(next: PreparedSegment): void {
+    if (this.closed) {
+      discardPrepared(this.dir, next);
+      throw new CommitLogError(ErrorCode.LOG_CLOSED, `partition ${this.topic}/${this.partition} is closed`);
+    }
+    const old = this.active;
+    const segment = activatePrepared(this.dir, next, old.nextOffset, this.limits);
+    this.segments.push(segment);
+    this.active = segment;
+    // The new name must be durable before anything in it is acknowledged as flushed.
+    this.dirSync = fsyncDirAsync(this.dir);
+    this.startPreparing();
+    old.refs++;
+    this.sealing = this.sealing.then(() => this.sealOld(old));
+  }
+
+  private async sealOld(old: Segment): Promise<void> {
+    try {
+      await old.seal();
+      const point = { segmentBaseOffset: this.segments[this.segments.indexOf(old) + 1]?.baseOffset ?? old.nextOffset, position: 0, nextOffset: old.nextOffset };
+      if (!this.closed && isAfter(point, this.flushedPoint)) this.flushedPoint = point;
+      if (!this.closed) this.writeCheckpoint(this.flushedPoint.nextOffset >= 0 ? this.flushedPoint : point);
+    } catch (err) {
+      this.fail(err, 'sealing segment failed');
+    } finally {
+      old.refs--;
+      if (old.deleted) this.finishDelete(old);
+      else if (!this.closed) this.options.cache.adopt(old);
+    }
+  }
+
+  /** Flushes everything written so far (every segment with unflushed bytes). */
+  private async flushWritten(): Promise<void> {
+    const hooks = this.options.hooks;
+    if (hooks.beforeFlush !== undefined) await hooks.beforeFlush(this.topic, this.partition);
+    if (this.dirSync !== null) await this.dirSync;
+    const active = this.active;
+    const target = { segmentBaseOffset: active.baseOffset, position: active.writePosition, nextOffset: active.nextOffset };
+    // Only the newest segments can hold unflushed bytes: walk back to the first clean one.
+    const segs = this.segments;
+    let first = segs.length - 1;
+    while (first > 0 && !(segs[first - 1].sealed && segs[first - 1].flushPosition >= segs[first - 1].writePosition)) first--;
+    for (let i = first; i < segs.length; i++) {
+      const s = segs[i];
+      if (s.isOpen && s.flushPosition < s.writePosition) await s.flush(s.writePosition);
+    }
+    if (isAfter(target, this.flushedPoint)) this.flushedPoint = target;
+    if (hooks.afterFlush !== undefined) await hooks.afterFlush(this.topic, this.partition);
+  }
+
+  /** Starts a background flush if anything is unflushed (the async policy's timer). */
+  flushInBackground(): void {
+    if (!this.closed && this.failed === null && this.commit.pendingBytes > 0) void this.commit.schedule();
+  }
+
+  /** Flushes all written data (any policy); rejects if the log failed. */
+  async flush(): Promise<void> {
+    this.ensureOpen();
+    await this.commit.flushAll();
+  }
+
+  /** Under sync and async: flushes, then records the recovery point. Called periodically. */
+  async checkpoint(): Promise<void> {
+    if (this.closed || this.failed !== null) return;
+    await this.commit.flushAll();
+    const point = this.flushedPoint;
+    if (point.nextOffset < 0 || (this.checkpointedPoint !== null && !isAfter(point, this.checkpointedPoint))) return;
+    const segment = this.segments.find((s) => s.baseOffset === point.segmentBaseOffset);
+    if (segment === undefined || !segment.isOpen) return;
+    await segment.flushIndexes();
+    if (!this.closed) this.writeCheckpoint(point);
+  }
+
+  private writeCheckpoint(point: RecoveryPoint): void {
+    writeRecoveryPoint(path.join(this.dir, CHECKPOINT_FILE), point);
+    this.checkpointedPoint = point;
+  }
+
+  /** Puts the log in the failed state: every later append and flush gets this error. */
+  private fail(err: unknown, what: string): CommitLogError {
+    if (this.failed === null) {
+      const cause = ioError(err, what, { topic: this.topic, partition: this.partition });
+      this.failed = new CommitLogError(ErrorCode.LOG_FAILED,
+        `partition ${this.topic}/${this.partition} failed and refuses appends until reopened: ${cause.message}`,
+        { topic: this.topic, partition: this.partition, errno: cause.errno, syscall: cause.syscall, cause });
+    }
+    return this.failed;
+  }
+
+  // ---- reading ----
+
+  private segmentFor(offset: number): Segment {
+    const segs = this.segments;
+    let lo = 0;
+    let hi = segs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (segs[mid].baseOffset <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return segs[lo];
+  }
+
+  private outOfRange(offset: number): CommitLogError {
+    return new CommitLogError(ErrorCode.OFFSET_OUT_OF_RANGE,
+      `offset ${offset} is outside ${this.topic}/${this.partition}'s range [${this.logStartOffset}, ${this.nextOffset}]`,
+      { topic: this.topic, partition: this.partition, offset });
+  }
+
+  private use(segment: Segment): Segment {
+    return segment === this.active || !segment.sealed ? segment : this.options.cache.use(segment);
+  }
+
+  /**
+   * The byte range of whole batches starting with the one that holds `offset`, up to
+   * `maxBytes` (at least one batch however large). Null at the end of the log. The
+   * segment is held until `release()`: retention and close wait for it.
+   */
+  readSlice(offset: number, maxBytes: number): LogSlice | null {
+    this.ensureOpen();
+    if (!Number.isSafeInteger(offset) || offset < this.logStartOffset || offset > this.nextOffset) throw this.outOfRange(offset);
+    if (offset === this.nextOffset) return null;
+    let segment = this.segmentFor(offset);
+    if (offset >= segment.nextOffset) {
+      // The offset lies past a sealed segment's end: start at the next segment.
+      const i = this.segments.indexOf(segment) + 1;
+      if (i >= this.segments.length) return null;
+      segment = this.segments[i];
+    }
+    this.use(segment);
+    const cq = segment.cq;
+    let i = cq.lookup(offset - segment.baseOffset);
+    if (i < 0) i = 0;
+    if (i >= cq.entries) return null;
+    const position = cq.positionAt(i);
+    let end = position + cq.sizeAt(i);
+    for (let j = i + 1; j < cq.entries; j++) {
+      const next = end + cq.sizeAt(j);
+      if (next - position > maxBytes) break;
+      end = next;
+    }
+    segment.refs++;
+    let released = false;
+    return {
+      segment,
+      fd: segment.fdForTransfer,
+      position,
+      length: end - position,
+      firstOffset: segment.baseOffset + cq.relativeOffsetAt(i),
+      release: () => {
+        if (released) return;
+        released = true;
+        segment.refs--;
+        if (segment.refs === 0 && segment.deleted) this.finishDelete(segment);
+      },
+    };
+  }
+
+  /**
+   * Records from `offset` on, up to about `maxBytes` of batches (at least one batch).
+   * Keys and values are views of the mapping, valid for as long as the caller keeps them.
+   * Every batch's CRC is verified: damaged data is ERR_LOG_CORRUPT, never returned.
+   */
+  read(offset: number, maxBytes: number): LogRecord[] {
+    const slice = this.readSlice(offset, maxBytes);
+    if (slice === null) return [];
+    try {
+      const view = slice.segment.view(slice.position, slice.length);
+      try {
+        return decodeBatches(view, 0, view.length, offset);
+      } catch (err) {
+        if (err instanceof CommitLogError && err.code === ErrorCode.CORRUPT_BATCH) {
+          throw new CommitLogError(ErrorCode.LOG_CORRUPT, `${slice.segment.logPath}: ${err.message}`,
+            { path: slice.segment.logPath, position: slice.position + (err.position ?? 0), topic: this.topic, partition: this.partition, cause: err });
+        }
+        throw err;
+      }
+    } finally {
+      slice.release();
+    }
+  }
+
+  /**
+   * Resolves true once the log holds an offset >= `offset`, false after `timeoutMs`
+   * (when given) or when `signal` aborts. No polling: appends wake the waiters.
+   */
+  async waitForData(offset: number, timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.nextOffset > offset) return true;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const giveUp = new Promise<false>((resolve) => {
+      if (timeoutMs !== undefined) timer = setTimeout(() => resolve(false), timeoutMs);
+      if (signal !== undefined) {
+        onAbort = () => resolve(false);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+    try {
+      while (this.nextOffset <= offset) {
+        this.ensureOpen();
+        if (this.appendSignal === null) {
+          let resolve!: () => void;
+          const promise = new Promise<void>((r) => (resolve = r));
+          this.appendSignal = { promise, resolve };
+        }
+        const woke = await Promise.race([this.appendSignal.promise.then(() => true as const), giveUp]);
+        if (!woke) return this.nextOffset > offset;
+      }
+      return true;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The first offset whose record timestamp is >= `timestamp`, or null when none is. */
+  offsetForTimestamp(timestamp: number): number | null {
+    this.ensureOpen();
+    for (const candidate of this.segments) {
+      const segment = this.use(candidate);
+      if (segment.sealed && segment.maxTimestamp >= 0 && segment.maxTimestamp < timestamp) continue;
+      const cq = segment.cq;
+      const t = segment.tix.lookupBefore(timestamp);
+      let i = t < 0 ? 0 : Math.max(0, cq.lookup(segment.tix.relativeOffsetAt(t)));
+      const data = segment.data;
+      for (; i < cq.entries; i++) {
+        const pos = cq.positionAt(i);
+        const maxTs = data.readInt32BE(pos + MAX_TIMESTAMP_POS) * TWO_POW_32 + data.readUInt32BE(pos + MAX_TIMESTAMP_POS + 4);
+        if (maxTs < timestamp) continue;
+        const view = segment.view(pos, cq.sizeAt(i));
+        for (const record of decodeBatches(view, 0, view.length, 0)) {
+          if (record.timestamp >= timestamp) return record.offset;
+        }
+      }
+    }
+    return null;
+  }
+
+  // ---- retention ----
+
+  /**
+   * Deletes the oldest sealed segments while the partition exceeds retentionBytes or
+   * their newest record is older than retentionMs. The active segment is never deleted.
+   * A segment held by a reader is renamed *.deleted and removed on release.
+   */
+  enforceRetention(now = Date.now()): { segments: number; bytes: number } {
+    let removed = 0;
+    let bytes = 0;
+    if (this.closed) return { segments: 0, bytes: 0 };
+    const { retentionBytes, retentionMs } = this.config;
+    let total = this.sizeBytes;
+    while (this.segments.length > 1) {
+      const oldest = this.segments[0];
+      if (!oldest.sealed) break;
+      const overSize = retentionBytes >= 0 && total > retentionBytes;
+      let expired = false;
+      if (!overSize && retentionMs >= 0) {
+        if (oldest.maxTimestamp < 0) this.use(oldest);
+        expired = oldest.maxTimestamp >= 0 && oldest.maxTimestamp < now - retentionMs;
+      }
+      if (!overSize && !expired) break;
+      this.segments.shift();
+      total -= oldest.fileBytes;
+      bytes += oldest.fileBytes;
+      removed++;
+      this.removeSegment(oldest);
+    }
+    if (removed > 0) this.writeCheckpointIfBehind();
+    return { segments: removed, bytes };
+  }
+
+  private writeCheckpointIfBehind(): void {
+    const point = this.checkpointedPoint;
+    if (point !== null && point.segmentBaseOffset < this.logStartOffset) {
+      const first = this.segments[0];
+      this.writeCheckpoint({ segmentBaseOffset: first.baseOffset, position: 0, nextOffset: first.baseOffset });
+    }
+  }
+
+  private removeSegment(segment: Segment): void {
+    segment.deleted = true;
+    this.options.cache.forget(segment);
+    if (segment.refs === 0) {
+      this.finishDelete(segment);
+      return;
+    }
+    segment.renameDeleted();
+  }
+
+  private finishDelete(segment: Segment): void {
+    this.options.cache.forget(segment);
+    segment.closeFiles();
+    segment.unlinkFiles();
+  }
+
+  // ---- close ----
+
+  /** Waits for in-flight work, flushes, checkpoints the exact end and closes the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (this.blocked !== null) await this.blocked.catch(() => undefined);
+      await this.sealing;
+      if (this.failed === null) {
+        await this.commit.flushAll().catch(() => undefined);
+      }
+      const a = this.active;
+      if (this.failed === null) {
+        await a.flushIndexes();
+        this.writeCheckpoint({ segmentBaseOffset: a.baseOffset, position: a.writePosition, nextOffset: a.nextOffset });
+      }
+    } finally {
+      this.closed = true;
+      this.wakeWaiters();
+      const preparing = this.preparing;
+      this.preparing = null;
+      if (this.prepared !== null) discardPrepared(this.dir, this.prepared);
+      else if (preparing !== null) await preparing.then((p) => discardPrepared(this.dir, p), () => discardPrepared(this.dir, null));
+      this.prepared = null;
+      for (const s of this.segments) {
+        this.options.cache.forget(s);
+        if (s.refs === 0) s.closeFiles();
+        else s.deleted = s.deleted || false;
+      }
+    }
+  }
+
+  /** Closes and removes the partition's directory (topic deletion). */
+  async destroy(): Promise<void> {
+    await this.close().catch(() => undefined);
+    for (const s of this.segments) {
+      if (s.refs > 0) s.deleted = true;
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private wakeWaiters(): void {
+    const signal = this.appendSignal;
+    this.appendSignal = null;
+    signal?.resolve();
+  }
+}
+
+function isAfter(a: RecoveryPoint, b: RecoveryPoint): boolean {
+  return a.segmentBaseOffset > b.segmentBaseOffset || (a.segmentBaseOffset === b.segmentBaseOffset && a.position > b.position);
+}
+
+async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

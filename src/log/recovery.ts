@@ -1,0 +1,208 @@
+/**
+ * Recovery of one partition at open (Kafka's LogLoader, in small).
+ *
+ * After a clean close the recovery point is the exact end of the log: the active
+ * segment is opened there and its indexes are only checked (and rebuilt from the log
+ * when missing, short or inconsistent).
+ *
+ * After a crash, every segment from the recovery point on is scanned by the native
+ * scanner (length, magic, record count, CRC32C, offset continuity per batch). The
+ * first batch that fails ends the log: the bytes from there to the end of written data
+ * are zeroed (so no stale bytes can ever parse as a batch), later segments are deleted,
+ * the index entries past the recovery point are rebuilt from the scanned headers, and
+ * what was dropped is reported. Damage before the recovery point is not a torn write:
+ * it is ERR_LOG_CORRUPT naming the file and position, and nothing is truncated.
+ */
+import fs from 'node:fs';
+import * as native from '../native.js';
+import type { RecoveryPoint } from '../index/checkpoint.js';
+import { Segment, corruptError } from './segment.js';
+
+/** What recovery did for one partition. */
+export interface PartitionRecoveryReport {
+  topic: string;
+  partition: number;
+  /** True when the log was closed cleanly and nothing had to be scanned. */
+  clean: boolean;
+  /** Where the scan started: segment base offset and byte position. */
+  fromSegment: number;
+  fromPosition: number;
+  scannedBytes: number;
+  /** Batches (or unparseable runs of bytes) dropped from the tail. */
+  droppedBatches: number;
+  /** Bytes dropped from the tail, across segments. */
+  droppedBytes: number;
+  /** Whole segments deleted because they followed the end of valid data. */
+  droppedSegments: number;
+  /** Segments whose .cq/.tix were rebuilt from the log. */
+  rebuiltIndexes: number;
+  /** Why the scan stopped where it did ('end of data' when nothing was dropped). */
+  stopReason: string;
+  durationMs: number;
+}
+
+const TAIL_ZERO_RUN = 64 * 1024;
+
+
+/**
+ * Recovers `segments` (sorted, at least one; the last becomes the active segment, open
+ * read-write on return). Segments before the recovery point are left closed.
+ */
+export async function recoverSegments(
+  segments: Segment[],
+  point: RecoveryPoint | null,
+  clean: boolean,
+  report: PartitionRecoveryReport,
+): Promise<Segment[]> {
+  const started = performance.now();
+  const last = segments[segments.length - 1];
+  if (clean && point !== null && point.segmentBaseOffset === last.baseOffset && point.position <= sizeOf(last)) {
+    openActiveAt(last, point, report);
+    report.clean = true;
+    report.fromSegment = last.baseOffset;
+    report.fromPosition = point.position;
+    report.durationMs = performance.now() - started;
+    return segments;
+  }
+  report.clean = false;
+  let startIdx = point === null ? -1 : segments.findIndex((s) => s.baseOffset === point.segmentBaseOffset);
+  let startPos = 0;
+  let expected = segments[0].baseOffset;
+  if (startIdx < 0) startIdx = 0;
+  else {
+    startPos = point!.position;
+    expected = point!.nextOffset;
+  }
+  report.fromSegment = segments[startIdx].baseOffset;
+  report.fromPosition = startPos;
+  let keep = segments.length;
+  for (let i = startIdx; i < segments.length; i++) {
+    const segment = segments[i];
+    const isLast = i === segments.length - 1;
+    const fileBytes = sizeOf(segment);
+    segment.fileBytes = isLast ? Math.max(fileBytes, segment.fileBytes) : fileBytes;
+    segment.open(true);
+    const from = i === startIdx ? startPos : 0;
+    if (from > fileBytes) throw corruptError(segment.logPath, fileBytes, `file is ${fileBytes} bytes, shorter than the recovery point ${from}`);
+    if (from > 0) ensurePrefixIndexed(segment, from, expected, report);
+    const data = segment.data;
+    const scan = native.scanBatches(data, from, segment.fileBytes, expected);
+    report.scannedBytes += scan.position - from;
+    const end = scan.position;
+    const extent = native.dataExtent(data, end, segment.fileBytes, TAIL_ZERO_RUN);
+    const torn = extent > end;
+    if (torn) {
+      report.droppedBytes += extent - end;
+      report.droppedBatches += countBatchesIn(data, end, extent);
+      report.stopReason = native.scanStatusNames[scan.status] ?? 'unknown';
+      native.zeroRange(segment.fdForTransfer, end, extent - end, { path: segment.logPath });
+    }
+    segment.reindexFrom(from, end);
+    if (scan.batches === 0 && from === 0) segment.nextOffset = segment.baseOffset;
+    else if (scan.batches === 0) segment.nextOffset = expected;
+    segment.writePosition = end;
+    segment.flushPosition = from;
+    expected = segment.nextOffset;
+    const nextBase = isLast ? -1 : segments[i + 1].baseOffset;
+    if (torn || (!isLast && nextBase !== expected)) {
+      if (!torn) report.stopReason = `next segment starts at offset ${nextBase}, expected ${expected}`;
+      keep = i + 1;
+      break;
+    }
+  }
+  for (let j = keep; j < segments.length; j++) {
+    const dropped = segments[j];
+    report.droppedSegments++;
+    report.droppedBytes += dataBytesOf(dropped);
+    dropped.closeFiles();
+    dropped.unlinkFiles();
+  }
+  const kept = segments.slice(0, keep);
+  const active = kept[kept.length - 1];
+  for (let i = startIdx; i < kept.length - 1; i++) {
+    // a segment rolled just before the crash may not have been trimmed yet
+    await kept[i].seal();
+    kept[i].closeFiles();
+  }
+  if (!active.isOpen || active.sealed || active.fileBytes < active.segmentBytesLimit) active.reopenActive();
+  report.durationMs = performance.now() - started;
+  return kept;
+}
+
+/** Clean open: the log ends exactly at the recovery point; only the indexes are checked. */
+function openActiveAt(segment: Segment, point: RecoveryPoint, report: PartitionRecoveryReport): void {
+  segment.open(true);
+  segment.writePosition = point.position;
+  segment.flushPosition = point.position;
+  segment.nextOffset = point.nextOffset;
+  const relEnd = point.nextOffset - segment.baseOffset;
+  if (segment.cq.validate(point.position) && segment.tix.validate(Math.max(relEnd, 1), Math.max(point.position, 1))) {
+    segment.maxTimestamp = segment.tix.lastTimestamp;
+    return;
+  }
+  const scan = native.scanBatches(segment.data, 0, point.position, segment.baseOffset);
+  if (scan.position !== point.position || (scan.batches > 0 && scan.nextOffset !== point.nextOffset)) {
+    throw corruptError(segment.logPath, scan.position, native.scanStatusNames[scan.status] ?? 'unknown');
+  }
+  segment.rebuildIndexes(point.position);
+  report.rebuiltIndexes++;
+}
+
+/**
+ * Before scanning from `from`, the index entries for [0, from) must describe exactly
+ * that prefix; when they do not (deleted or damaged .cq), they are rebuilt from a CRC
+ * scan of the prefix, which must itself be clean.
+ */
+function ensurePrefixIndexed(segment: Segment, from: number, expected: number, report: PartitionRecoveryReport): void {
+  const cq = segment.cq;
+  const n = cq.countBefore(from);
+  let ok = n > 0 && cq.positionAt(0) === 0 && cq.relativeOffsetAt(0) === 0;
+  for (let i = 0; ok && i < n; i++) {
+    const endOfEntry = cq.positionAt(i) + cq.sizeAt(i);
+    const nextStart = i + 1 < n ? cq.positionAt(i + 1) : from;
+    if (endOfEntry !== nextStart) ok = false;
+  }
+  if (ok && n > 0) {
+    const lastBase = segment.baseOffset + cq.relativeOffsetAt(n - 1);
+    if (lastBase >= expected) ok = false;
+  }
+  if (ok) return;
+  const scan = native.scanBatches(segment.data, 0, from, segment.baseOffset);
+  if (scan.position !== from || scan.nextOffset !== expected) {
+    throw corruptError(segment.logPath, scan.position, native.scanStatusNames[scan.status] ?? 'unknown');
+  }
+  segment.rebuildIndexes(from);
+  report.rebuiltIndexes++;
+}
+
+/** Counts what looks like batch headers in a dropped tail (at least 1 when non-empty). */
+function countBatchesIn(data: Buffer, from: number, to: number): number {
+  let count = 0;
+  let pos = from;
+  while (pos + 17 <= to) {
+    const length = data.readInt32BE(pos + 8);
+    if (length <= 0 || data[pos + 16] !== 2) break;
+    count++;
+    pos += 12 + length;
+  }
+  return pos < to ? count + 1 : count;
+}
+
+function sizeOf(segment: Segment): number {
+  try {
+    return fs.statSync(segment.logPath).size;
+  } catch {
+    return 0;
+  }
+}
+
+function dataBytesOf(segment: Segment): number {
+  try {
+    const wasOpen = segment.isOpen;
+    if (!wasOpen) segment.open(false);
+    const n = native.dataExtent(segment.data, 0, segment.data.length, TAIL_ZERO_RUN);
+    return n;
+  } catch {
+    return sizeOf(segment);
+  }
+}

@@ -1,0 +1,381 @@
+/**
+ * One segment of a partition: the `.log` file holding record batches back to back from
+ * position 0, written through a MAP_SHARED mapping, plus its consume queue and time
+ * index. Named by its base offset (file-names.ts).
+ *
+ * Three positions make durability visible (RocketMQ's wrote/committed/flushed):
+ *   writePosition   bytes copied into the mapping (visible to readers)
+ *   flushPosition   bytes known to be on disk (msync returned)
+ * The active segment is preallocated to `segmentBytes` (posix_fallocate), so bytes past
+ * writePosition read as zeros and a batch length of 0 marks the end of data. A sealed
+ * segment is truncated to writePosition and is read-only.
+ *
+ * Concurrency: the JS thread is the only writer; msync runs on the thread pool over
+ * bytes already written. `acquire`/`release` count holders (readers, transfers):
+ * retention marks a held segment deleted and it is closed and unlinked on last release.
+ * Files of a closed sealed segment are reopened on demand (see SegmentCache).
+ *
+ * Crash: batches are written before their index entries; everything past the recovery
+ * point is re-verified by recovery (recovery.ts), which may truncate a torn tail.
+ */
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+import { CommitLogError, ErrorCode, ioError } from '../errors.js';
+import * as native from '../native.js';
+import { ConsumeQueue, CQ_ENTRY_BYTES } from '../index/consume-queue.js';
+import { TimeIndex } from '../index/time-index.js';
+import { DELETED_SUFFIX, segmentPaths } from './file-names.js';
+import { BATCH_HEADER_BYTES, LAST_OFFSET_DELTA_POS, MAX_TIMESTAMP_POS } from './batch.js';
+
+const ftruncate = promisify(fs.ftruncate);
+const fdatasync = promisify(fs.fdatasync);
+
+export interface SegmentLimits {
+  segmentBytes: number;
+  indexIntervalBytes: number;
+  /** Told when a sealed segment's indexes had to be rebuilt from its log. */
+  onIndexRebuilt?: (path: string) => void;
+}
+
+/** Batches are at least this big, which bounds the entries a consume queue can need. */
+const MIN_BATCH_BYTES = BATCH_HEADER_BYTES + 7;
+
+export function corruptError(path: string, position: number, reason: string): CommitLogError {
+  return new CommitLogError(ErrorCode.LOG_CORRUPT, `${path}: ${reason} at position ${position}, before the recovery point`, { path, position });
+}
+
+export function maxCqEntries(segmentBytes: number): number {
+  return Math.floor(segmentBytes / MIN_BATCH_BYTES) + 1;
+}
+
+export function maxTixEntries(segmentBytes: number, indexIntervalBytes: number): number {
+  return Math.floor(segmentBytes / Math.max(indexIntervalBytes, MIN_BATCH_BYTES)) + 2;
+}
+
+export class Segment {
+  readonly dir: string;
+  readonly baseOffset: number;
+  logPath: string;
+  /** One past the last offset held. */
+  nextOffset: number;
+  writePosition: number;
+  flushPosition: number;
+  /** Largest record timestamp held, -1 when unknown or empty. */
+  maxTimestamp: number;
+  /** Bytes of the .log file: capacity while active, data size once sealed. */
+  fileBytes: number;
+  sealed: boolean;
+  deleted = false;
+  refs = 0;
+
+  private fd = -1;
+  private mapping: ArrayBuffer | null = null;
+  private buf: Buffer | null = null;
+  private lentViews = false;
+  private cqIndex: ConsumeQueue | null = null;
+  private tixIndex: TimeIndex | null = null;
+  private bytesSinceTimeEntry = 0;
+  private readonly limits: SegmentLimits;
+
+  constructor(dir: string, baseOffset: number, limits: SegmentLimits, sealed: boolean, nextOffset: number, fileBytes: number) {
+    this.dir = dir;
+    this.baseOffset = baseOffset;
+    this.limits = limits;
+    this.logPath = segmentPaths(dir, baseOffset).log;
+    this.sealed = sealed;
+    this.nextOffset = nextOffset;
+    this.fileBytes = fileBytes;
+    this.writePosition = sealed ? fileBytes : 0;
+    this.flushPosition = this.writePosition;
+    this.maxTimestamp = -1;
+  }
+
+  get isOpen(): boolean {
+    return this.buf !== null;
+  }
+
+  get cq(): ConsumeQueue {
+    if (this.cqIndex === null) throw this.closedError();
+    return this.cqIndex;
+  }
+
+  get tix(): TimeIndex {
+    if (this.tixIndex === null) throw this.closedError();
+    return this.tixIndex;
+  }
+
+  /** The mapping as a Buffer (views handed out from it are marked as lent). */
+  get data(): Buffer {
+    if (this.buf === null) throw this.closedError();
+    return this.buf;
+  }
+
+  get fdForTransfer(): number {
+    if (this.fd < 0) throw this.closedError();
+    return this.fd;
+  }
+
+  get segmentBytesLimit(): number {
+    return this.limits.segmentBytes;
+  }
+
+  get bytesFree(): number {
+    return this.fileBytes - this.writePosition;
+  }
+
+  private closedError(): CommitLogError {
+    return new CommitLogError(ErrorCode.LOG_CLOSED, `segment ${this.logPath} is not open`, { path: this.logPath });
+  }
+
+  /**
+   * Opens the files. Active: the log mapped read-write at `fileBytes` (extended with
+   * posix_fallocate if shorter). Sealed: mapped read-only at its size.
+   */
+  open(writable: boolean): void {
+    if (this.isOpen) return;
+    const paths = segmentPaths(this.dir, this.baseOffset);
+    this.logPath = paths.log;
+    try {
+      this.fd = fs.openSync(paths.log, writable ? fs.constants.O_RDWR : fs.constants.O_RDONLY);
+      const size = fs.fstatSync(this.fd).size;
+      if (writable && size < this.fileBytes) native.fallocate(this.fd, size, this.fileBytes - size, { path: paths.log });
+      if (!writable || size > this.fileBytes) this.fileBytes = Math.max(size, writable ? this.fileBytes : 0);
+      if (this.fileBytes > 0) this.mapping = native.mmap(this.fd, this.fileBytes, 0, writable, { path: paths.log });
+      this.buf = this.mapping === null ? Buffer.alloc(0) : Buffer.from(this.mapping);
+      const { segmentBytes, indexIntervalBytes } = this.limits;
+      const cqMax = Math.max(maxCqEntries(Math.max(segmentBytes, this.fileBytes)), 1);
+      this.cqIndex = ConsumeQueue.open(paths.cq, cqMax, writable);
+      this.tixIndex = TimeIndex.open(paths.tix, maxTixEntries(Math.max(segmentBytes, this.fileBytes), indexIntervalBytes), writable);
+    } catch (err) {
+      this.closeFiles();
+      throw ioError(err, 'opening segment failed', { path: paths.log });
+    }
+    if (!writable) {
+      try {
+        this.ensureSealedIndexes();
+      } catch (err) {
+        this.closeFiles();
+        throw err;
+      }
+    }
+  }
+
+  /** Makes an untrimmed or sealed segment the active one again (recovery). */
+  reopenActive(): void {
+    this.closeFiles();
+    this.sealed = false;
+    this.fileBytes = Math.max(this.limits.segmentBytes, this.writePosition);
+    this.open(true);
+  }
+
+  /**
+   * A sealed segment opened read-only must have indexes that describe its whole log;
+   * when they do not, they are rebuilt from a CRC scan, which must reach the end of the
+   * file (anything else is corruption before the recovery point: ERR_LOG_CORRUPT).
+   */
+  private ensureSealedIndexes(): void {
+    const relEnd = this.nextOffset - this.baseOffset;
+    const cq = this.cq;
+    const tix = this.tix;
+    const empty = this.fileBytes === 0;
+    if (cq.validate(this.fileBytes) && tix.validate(Math.max(relEnd, 1), Math.max(this.fileBytes, 1)) && (empty || tix.entries > 0)) {
+      this.maxTimestamp = tix.lastTimestamp;
+      return;
+    }
+    const scan = native.scanBatches(this.data, 0, this.fileBytes, this.baseOffset);
+    if (scan.position !== this.fileBytes || (!empty && scan.nextOffset !== this.nextOffset)) {
+      throw corruptError(this.logPath, scan.position, native.scanStatusNames[scan.status] ?? 'unknown');
+    }
+    const paths = segmentPaths(this.dir, this.baseOffset);
+    cq.close();
+    tix.close();
+    const { segmentBytes, indexIntervalBytes } = this.limits;
+    const size = Math.max(segmentBytes, this.fileBytes);
+    this.cqIndex = ConsumeQueue.open(paths.cq, maxCqEntries(size), true);
+    this.tixIndex = TimeIndex.open(paths.tix, maxTixEntries(size, indexIntervalBytes), true);
+    this.rebuildIndexes(this.fileBytes);
+    const last = this.cqIndex.entries - 1;
+    if (last >= 0) this.tixIndex.maybeAppend(this.maxTimestamp, this.cqIndex.relativeOffsetAt(last), this.cqIndex.positionAt(last), true);
+    this.cqIndex.trimSync();
+    this.tixIndex.trimSync();
+    this.cqIndex.close();
+    this.tixIndex.close();
+    this.cqIndex = ConsumeQueue.open(paths.cq, 1, false);
+    this.tixIndex = TimeIndex.open(paths.tix, 1, false);
+    this.limits.onIndexRebuilt?.(this.logPath);
+  }
+
+  /** Adopts files already open and mapped (an allocated-ahead segment just renamed). */
+  adopt(fd: number, mapping: ArrayBuffer, cq: ConsumeQueue, tix: TimeIndex): void {
+    this.fd = fd;
+    this.mapping = mapping;
+    this.buf = Buffer.from(mapping);
+    this.fileBytes = mapping.byteLength;
+    this.cqIndex = cq;
+    this.tixIndex = tix;
+  }
+
+  /**
+   * Copies a complete batch (its base offset already set) to writePosition and indexes
+   * it. The caller checked that it fits and computed its header fields.
+   */
+  appendBatch(batch: Uint8Array, baseOffset: number, lastOffsetDelta: number, maxTimestamp: number): void {
+    const buf = this.buf!;
+    const position = this.writePosition;
+    // Index space first: a full disk is an error before any byte is written.
+    this.cqIndex!.ensureRoom();
+    this.tixIndex!.ensureRoom();
+    buf.set(batch, position);
+    // The base offset lies outside the CRC: assigned here, in the mapping, not in the caller's buffer.
+    buf.writeUInt32BE(Math.floor(baseOffset / 4294967296), position);
+    buf.writeUInt32BE(baseOffset >>> 0, position + 4);
+    this.indexBatch(baseOffset, position, batch.byteLength, maxTimestamp);
+    this.writePosition = position + batch.byteLength;
+    this.nextOffset = baseOffset + lastOffsetDelta + 1;
+  }
+
+  /** Adds the index entries of a batch at `position` (append and index rebuild). */
+  indexBatch(baseOffset: number, position: number, size: number, maxTimestamp: number): void {
+    const relativeOffset = baseOffset - this.baseOffset;
+    this.cqIndex!.append(relativeOffset, position, size);
+    if (maxTimestamp > this.maxTimestamp) this.maxTimestamp = maxTimestamp;
+    this.bytesSinceTimeEntry += size;
+    if (this.bytesSinceTimeEntry >= this.limits.indexIntervalBytes || this.tixIndex!.entries === 0) {
+      if (this.tixIndex!.maybeAppend(this.maxTimestamp, relativeOffset, position)) this.bytesSinceTimeEntry = 0;
+    }
+  }
+
+  /** Rebuilds both indexes from the batches in [0, end) (their CRCs already verified). */
+  rebuildIndexes(end: number): void {
+    this.cq.reset();
+    this.tix.reset();
+    this.maxTimestamp = -1;
+    this.bytesSinceTimeEntry = 0;
+    this.reindexFrom(0, end);
+  }
+
+  /** Adds index entries for the batches in [from, end); entries at or past `from` are dropped first. */
+  reindexFrom(from: number, end: number): void {
+    const cq = this.cq;
+    cq.truncateTo(cq.countBefore(from));
+    const buf = this.data;
+    let pos = from;
+    const firstRel = pos < end ? Number(buf.readBigInt64BE(pos)) - this.baseOffset : Number.MAX_SAFE_INTEGER;
+    this.tix.truncateFromOffset(firstRel);
+    if (this.tix.entries > 0 && this.tix.lastTimestamp > this.maxTimestamp) this.maxTimestamp = this.tix.lastTimestamp;
+    while (pos < end) {
+      const baseOffset = Number(buf.readBigInt64BE(pos));
+      const size = 12 + buf.readInt32BE(pos + 8);
+      const maxTs = Number(buf.readBigInt64BE(pos + MAX_TIMESTAMP_POS));
+      this.indexBatch(baseOffset, pos, size, maxTs);
+      this.nextOffset = baseOffset + buf.readInt32BE(pos + LAST_OFFSET_DELTA_POS) + 1;
+      pos += size;
+    }
+  }
+
+  /** A view of [position, position + length) of the log; marks the mapping as lent. */
+  view(position: number, length: number): Buffer {
+    this.lentViews = true;
+    return this.data.subarray(position, position + length);
+  }
+
+  /** msync of [flushPosition, upTo) on the thread pool; advances flushPosition. */
+  async flush(upTo: number): Promise<void> {
+    const from = this.flushPosition;
+    if (upTo <= from || this.mapping === null) return;
+    await native.msync(this.mapping, from, upTo - from, { path: this.logPath });
+    if (upTo > this.flushPosition) this.flushPosition = upTo;
+  }
+
+  /** msync of the index entries written since their last flush. */
+  async flushIndexes(): Promise<void> {
+    await this.cq.flush();
+    await this.tix.flush();
+  }
+
+  /**
+   * Seals the segment: a final time-index entry, the log and indexes truncated to the
+   * data they hold and fdatasynced. The caller flushed the data first.
+   */
+  async seal(): Promise<void> {
+    if (this.sealed) return;
+    const cq = this.cq;
+    if (cq.entries > 0) {
+      const last = cq.entries - 1;
+      this.tix.maybeAppend(this.maxTimestamp, cq.relativeOffsetAt(last), cq.positionAt(last), true);
+    }
+    await this.flush(this.writePosition);
+    try {
+      await ftruncate(this.fd, this.writePosition);
+      await fdatasync(this.fd);
+    } catch (err) {
+      throw ioError(err, 'sealing segment failed', { path: this.logPath });
+    }
+    await cq.flush();
+    await cq.trim();
+    await this.tix.flush();
+    await this.tix.trim();
+    this.fileBytes = this.writePosition;
+    this.sealed = true;
+  }
+
+  /** Closes files and mappings. A mapping views were lent from is left to the GC. */
+  closeFiles(): void {
+    if (this.mapping !== null) {
+      if (!this.lentViews) native.munmap(this.mapping, { path: this.logPath });
+      this.mapping = null;
+    }
+    this.buf = null;
+    this.lentViews = false;
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+    this.cqIndex?.close();
+    this.cqIndex = null;
+    this.tixIndex?.close();
+    this.tixIndex = null;
+  }
+
+  /** Renames the files to *.deleted: retention removed the segment while a reader holds it. */
+  renameDeleted(): void {
+    const paths = segmentPaths(this.dir, this.baseOffset);
+    for (const file of [paths.log, paths.cq, paths.tix]) {
+      try {
+        fs.renameSync(file, file + DELETED_SUFFIX);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, 'renaming deleted segment failed', { path: file });
+      }
+    }
+  }
+
+  /** Removes the segment's files, under either name (the segment is closed). */
+  unlinkFiles(): void {
+    const paths = segmentPaths(this.dir, this.baseOffset);
+    for (const base of [paths.log, paths.cq, paths.tix]) {
+      for (const file of [base, base + DELETED_SUFFIX]) {
+        try {
+          fs.unlinkSync(file);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, 'deleting segment failed', { path: file });
+        }
+      }
+    }
+  }
+
+  /** Bytes of index files on disk, for size reports. */
+  static indexBytesOnDisk(dir: string, baseOffset: number): number {
+    const paths = segmentPaths(dir, baseOffset);
+    let total = 0;
+    for (const file of [paths.cq, paths.tix]) {
+      try {
+        total += fs.statSync(file).size;
+      } catch {
+        // a missing index is rebuilt when the segment is opened
+      }
+    }
+    return total;
+  }
+}
+
+export { CQ_ENTRY_BYTES };
