@@ -260,6 +260,9 @@ export class PartitionLog {
     } catch (err) {
       return Promise.reject(ioError(err, 'append failed', { topic: this.topic, partition: this.partition }));
     }
+    if (this.options.warmSegments) segment.maybeWarmAhead();
+    // Allocate the next segment ahead once the active one is half full.
+    if (this.preparing === null && this.prepared === null && segment.writePosition * 2 > segment.fileBytes) this.startPreparing();
     const end = (this.commit.written += batch.length);
     const signal = this.appendSignal;
     if (signal !== null) {

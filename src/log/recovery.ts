@@ -120,7 +120,9 @@ export async function recoverSegments(
   const kept = segments.slice(0, keep);
   const active = kept[kept.length - 1];
   for (let i = startIdx; i < kept.length - 1; i++) {
-    // a segment rolled just before the crash may not have been trimmed yet
+    // A segment rolled just before the crash may not have been trimmed yet: seal it
+    // again (idempotent for one that was: its data end is its file end).
+    kept[i].sealed = false;
     await kept[i].seal();
     kept[i].closeFiles();
   }

@@ -12,13 +12,15 @@ import * as native from '../native.js';
 import { ConsumeQueue } from '../index/consume-queue.js';
 import { TimeIndex } from '../index/time-index.js';
 import { preparedPaths, segmentPaths } from './file-names.js';
-import { Segment, maxCqEntries, maxTixEntries, type SegmentLimits } from './segment.js';
+import { Segment, WARM_AHEAD_BYTES, maxCqEntries, maxTixEntries, type SegmentLimits } from './segment.js';
 
 export interface PreparedSegment {
   fd: number;
   mapping: ArrayBuffer;
   cq: ConsumeQueue;
   tix: TimeIndex;
+  /** Whether its first WARM_AHEAD_BYTES were faulted in. */
+  warm: boolean;
 }
 
 /** Creates, allocates and warms the next segment's files. Rejects with ERR_DISK_FULL on a full disk. */
@@ -35,12 +37,12 @@ export async function prepareSegment(dir: string, limits: SegmentLimits, warm: b
     }
     await native.fallocateAsync(fd, 0, limits.segmentBytes, { path: paths.log });
     mapping = native.mmap(fd, limits.segmentBytes, 0, true, { path: paths.log });
-    if (warm) await native.populate(mapping, 0, limits.segmentBytes, { path: paths.log });
+    if (warm) await native.populate(mapping, 0, Math.min(limits.segmentBytes, WARM_AHEAD_BYTES), { path: paths.log });
     removeIfExists(paths.cq);
     removeIfExists(paths.tix);
     cq = ConsumeQueue.open(paths.cq, maxCqEntries(limits.segmentBytes), true);
     const tix = TimeIndex.open(paths.tix, maxTixEntries(limits.segmentBytes, limits.indexIntervalBytes), true);
-    return { fd, mapping, cq, tix };
+    return { fd, mapping, cq, tix, warm };
   } catch (err) {
     cq?.close();
     if (mapping !== null) native.munmap(mapping);
@@ -63,6 +65,7 @@ export function activatePrepared(dir: string, prepared: PreparedSegment, baseOff
   prepared.tix.rename(to.tix);
   const segment = new Segment(dir, baseOffset, limits, false, baseOffset, limits.segmentBytes);
   segment.adopt(prepared.fd, prepared.mapping, prepared.cq, prepared.tix);
+  if (prepared.warm) segment.markWarm(Math.min(limits.segmentBytes, WARM_AHEAD_BYTES));
   return segment;
 }
 

@@ -40,6 +40,10 @@ export interface SegmentLimits {
 /** Batches are at least this big, which bounds the entries a consume queue can need. */
 const MIN_BATCH_BYTES = BATCH_HEADER_BYTES + 7;
 
+/** Warm-up window kept ahead of the writer, and the size of one populate call. */
+export const WARM_AHEAD_BYTES = 32 * 1024 * 1024;
+export const WARM_CHUNK_BYTES = 16 * 1024 * 1024;
+
 export function corruptError(path: string, position: number, reason: string): CommitLogError {
   return new CommitLogError(ErrorCode.LOG_CORRUPT, `${path}: ${reason} at position ${position}, before the recovery point`, { path, position });
 }
@@ -76,6 +80,9 @@ export class Segment {
   private tixIndex: TimeIndex | null = null;
   private bytesSinceTimeEntry = 0;
   private readonly limits: SegmentLimits;
+  /** Pages below this position were faulted in ahead of the writer (warm-up). */
+  private warmedUpTo = 0;
+  private warming = false;
 
   constructor(dir: string, baseOffset: number, limits: SegmentLimits, sealed: boolean, nextOffset: number, fileBytes: number) {
     this.dir = dir;
@@ -271,6 +278,37 @@ export class Segment {
       this.nextOffset = baseOffset + buf.readInt32BE(pos + LAST_OFFSET_DELTA_POS) + 1;
       pos += size;
     }
+  }
+
+  /**
+   * Keeps the pages ahead of the writer faulted in: when fewer than WARM_AHEAD_BYTES
+   * are warm past writePosition, the next WARM_CHUNK_BYTES are populated on the thread
+   * pool (RocketMQ's warm-up, done as a sliding window so an idle partition never pins
+   * a whole segment of page cache). The first touch of a page never happens on the
+   * append path while the writer is slower than the warm-up.
+   */
+  maybeWarmAhead(): void {
+    if (this.warming || this.sealed || this.mapping === null) return;
+    if (this.warmedUpTo - this.writePosition >= WARM_AHEAD_BYTES || this.warmedUpTo >= this.fileBytes) return;
+    const from = Math.max(this.warmedUpTo, this.writePosition);
+    const length = Math.min(WARM_CHUNK_BYTES, this.fileBytes - from);
+    this.warming = true;
+    native.populate(this.mapping, from, length, { path: this.logPath }).then(
+      () => {
+        this.warming = false;
+        this.warmedUpTo = from + length;
+      },
+      () => {
+        // Warm-up is an optimisation; a failure (e.g. the mapping closed) only costs speed.
+        this.warming = false;
+        this.warmedUpTo = this.fileBytes;
+      },
+    );
+  }
+
+  /** Marks [0, upTo) as already warm (an allocated-ahead segment warmed its start). */
+  markWarm(upTo: number): void {
+    this.warmedUpTo = upTo;
   }
 
   /** A view of [position, position + length) of the log; marks the mapping as lent. */
