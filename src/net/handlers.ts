@@ -1,0 +1,184 @@
+/**
+ * One handler per request kind: turns a decoded request (and its raw payload) into
+ * the response to send, using the CommitLog and the offsets store. Knows nothing of
+ * sockets or ordering; server.ts owns the connection, the response queue and the
+ * sendfile transfer.
+ *
+ * Contract: every handler that changes the log makes its change synchronously, before
+ * its first await (appendBatch copies the batch into the mapping in the call), so
+ * pipelined produces to one partition get offsets in request order. A handler that
+ * throws is answered with the error's code by the caller; long-polls end early when
+ * `signal` aborts (the connection closed or the broker is shutting down).
+ */
+import { CommitLogError, ErrorCode } from '../errors.js';
+import type { OffsetsStore } from '../index/offsets-store.js';
+import type { CommitLog } from '../log/commit-log.js';
+import type { LogSlice } from '../log/partition-log.js';
+import type { TopicConfig } from '../log/topic-config.js';
+import type {
+  CreateTopicRequest,
+  FetchRequest,
+  ListOffsetsRequest,
+  MetadataRequest,
+  OffsetCommitRequest,
+  OffsetFetchRequest,
+  ProduceRequest,
+  RequestBody,
+  ResponseBody,
+} from './messages.js';
+
+/** A fetch that leaves max_bytes at 0 gets up to this much. */
+export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024;
+
+export interface HandlerContext {
+  log: CommitLog;
+  offsets: OffsetsStore;
+  /** Aborts long-polls: the connection closed or the broker is stopping. */
+  signal: AbortSignal;
+}
+
+/**
+ * What to send back: nothing (produce with acks NONE), a header, or a header whose
+ * payload is a held range of a segment (sent with sendfile, released after).
+ */
+export type Reply =
+  | { kind: 'none' }
+  | { kind: 'body'; body: ResponseBody }
+  | { kind: 'fetch'; body: ResponseBody; slice: LogSlice | null };
+
+export function handle(ctx: HandlerContext, body: RequestBody, payload: Buffer): Promise<Reply> {
+  switch (body.case) {
+    case 'produce':
+      return produce(ctx, body.value, payload);
+    case 'fetch':
+      return fetch(ctx, body.value);
+    case 'listOffsets':
+      return Promise.resolve(listOffsets(ctx, body.value));
+    case 'metadata':
+      return Promise.resolve(metadata(ctx, body.value));
+    case 'createTopic':
+      return createTopic(ctx, body.value);
+    case 'deleteTopic':
+      return deleteTopic(ctx, body.value.name);
+    case 'offsetCommit':
+      return offsetCommit(ctx, body.value);
+    case 'offsetFetch':
+      return Promise.resolve(offsetFetch(ctx, body.value));
+  }
+}
+
+async function produce(ctx: HandlerContext, req: ProduceRequest, payload: Buffer): Promise<Reply> {
+  const { log } = ctx;
+  const written = log.appendBatch(req.topic, req.partition, payload);
+  if (req.acks === 'NONE') {
+    await written;
+    return { kind: 'none' };
+  }
+  const { baseOffset, lastOffset } = await written;
+  // Under flush 'sync' the append already waited for its msync and this finds nothing
+  // to do; under 'async'/'os' it flushes the partition up to (at least) this batch.
+  if (req.acks === 'FLUSHED') await log.partition(req.topic, req.partition).flush();
+  return { kind: 'body', body: { case: 'produce', value: { baseOffset, lastOffset } } };
+}
+
+/**
+ * Reads from `offset`; when less than min_bytes (at least one byte) is there and
+ * max_wait_ms allows, waits for appends (no polling: waitForData wakes on append)
+ * and reads again, until enough arrived, the wait ran out or `signal` aborted.
+ */
+async function fetch(ctx: HandlerContext, req: FetchRequest): Promise<Reply> {
+  const { log, signal } = ctx;
+  const { topic, partition, offset } = req;
+  const maxBytes = req.maxBytes > 0 ? req.maxBytes : DEFAULT_FETCH_MAX_BYTES;
+  const minBytes = Math.min(Math.max(1, req.minBytes), maxBytes);
+  const deadline = performance.now() + req.maxWaitMs;
+  let slice = log.readSlice(topic, partition, offset, maxBytes);
+  try {
+    while ((slice === null || slice.length < minBytes) && !signal.aborted) {
+      const timeoutMs = Math.ceil(deadline - performance.now());
+      if (timeoutMs <= 0) break;
+      const had = slice?.length ?? 0;
+      const from = slice === null ? offset : log.latestOffset(topic, partition);
+      // A closed or deleted partition rejects the wait; the read below reports it properly.
+      const arrived = await log.waitForData(topic, partition, from, { timeoutMs, signal }).catch(() => true);
+      if (!arrived) break;
+      slice?.release();
+      slice = null;
+      slice = log.readSlice(topic, partition, offset, maxBytes);
+      // No growth although new data arrived: the range is capped (max_bytes or the
+      // segment's end), so waiting longer cannot reach min_bytes.
+      if (slice !== null && slice.length === had) break;
+    }
+    const body: ResponseBody = {
+      case: 'fetch',
+      value: { highWatermark: log.latestOffset(topic, partition), logStartOffset: log.earliestOffset(topic, partition) },
+    };
+    const reply: Reply = { kind: 'fetch', body, slice };
+    slice = null;
+    return reply;
+  } finally {
+    slice?.release();
+  }
+}
+
+function listOffsets(ctx: HandlerContext, req: ListOffsetsRequest): Reply {
+  const { log } = ctx;
+  let offset: number;
+  if (req.spec === 'EARLIEST') offset = log.earliestOffset(req.topic, req.partition);
+  else if (req.spec === 'LATEST') offset = log.latestOffset(req.topic, req.partition);
+  else offset = log.offsetForTimestamp(req.topic, req.partition, req.timestamp) ?? -1;
+  return { kind: 'body', body: { case: 'listOffsets', value: { offset } } };
+}
+
+function metadata(ctx: HandlerContext, req: MetadataRequest): Reply {
+  const { log } = ctx;
+  const names = req.topics.length === 0 ? log.listTopics() : req.topics;
+  const topics = names.map((name) => {
+    const d = log.describeTopic(name);
+    return {
+      name,
+      partitions: d.partitions.map((p) => ({ partition: p.partition, earliestOffset: p.logStartOffset, latestOffset: p.nextOffset })),
+    };
+  });
+  return { kind: 'body', body: { case: 'metadata', value: { topics } } };
+}
+
+async function createTopic(ctx: HandlerContext, req: CreateTopicRequest): Promise<Reply> {
+  const config: Partial<TopicConfig> = {};
+  // proto3: 0 partitions means the field was left out.
+  if (req.partitions > 0) config.partitions = req.partitions;
+  if (req.segmentBytes !== undefined) config.segmentBytes = req.segmentBytes;
+  if (req.retentionBytes !== undefined) config.retentionBytes = req.retentionBytes;
+  if (req.retentionMs !== undefined) config.retentionMs = req.retentionMs;
+  await ctx.log.createTopic(req.name, config);
+  return { kind: 'body', body: { case: 'createTopic', value: {} } };
+}
+
+async function deleteTopic(ctx: HandlerContext, name: string): Promise<Reply> {
+  await ctx.log.deleteTopic(name);
+  // A topic created later under the same name must not inherit these offsets.
+  await ctx.offsets.dropTopic(name);
+  return { kind: 'body', body: { case: 'deleteTopic', value: {} } };
+}
+
+async function offsetCommit(ctx: HandlerContext, req: OffsetCommitRequest): Promise<Reply> {
+  for (const e of req.offsets) ctx.log.partition(e.topic, e.partition);
+  await ctx.offsets.commit(req.group, req.offsets);
+  return { kind: 'body', body: { case: 'offsetCommit', value: {} } };
+}
+
+function offsetFetch(ctx: HandlerContext, req: OffsetFetchRequest): Reply {
+  const { log } = ctx;
+  // No partitions listed: all of the topic's.
+  const partitions = req.partitions.length > 0 ? req.partitions : log.describeTopic(req.topic).partitions.map((p) => p.partition);
+  for (const p of partitions) log.partition(req.topic, p);
+  const offsets = ctx.offsets.fetch(req.group, req.topic, partitions);
+  return { kind: 'body', body: { case: 'offsetFetch', value: { offsets } } };
+}
+
+/** The response fields for a failed request: the CommitLogError's code, anything else ERR_IO. */
+export function errorFields(err: unknown): { errorCode: string; errorMessage: string } {
+  if (err instanceof CommitLogError) return { errorCode: err.code, errorMessage: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  return { errorCode: ErrorCode.IO, errorMessage: `unexpected broker error: ${message}` };
+}

@@ -1,0 +1,460 @@
+/**
+ * The broker: serves a CommitLog over TCP with the framed protocol of frame.ts and
+ * messages.ts (docs/protocol.md). Owns the listening socket, the connections and the
+ * offsets store; not the CommitLog, which the caller opens and closes.
+ *
+ * Per connection: a FrameDecoder cuts requests out of the stream; each request is
+ * handed to its handler (handlers.ts) at once, so requests pipeline, and gets a slot
+ * in the connection's response queue. One writer per connection sends the responses
+ * strictly in request order: a header with socket.write, and for a fetch the batches
+ * straight from the segment file with sendfile (zero-copy.ts). The writer is the only
+ * code that writes to the socket, so nothing can interleave with a transfer.
+ *
+ * Backpressure: a connection stops reading (socket.pause) while its queue holds
+ * MAX_PENDING_REQUESTS responses or MAX_PENDING_BYTES of buffered memory, or while the
+ * socket's write buffer is over its high-water mark; frames already received stay in
+ * the decoder until the queue drains. A client that stops reading therefore costs at
+ * most one queue and one socket buffer, and never stalls other connections.
+ *
+ * Failure: every CommitLogError becomes the response's error_code, anything else
+ * ERR_IO; only a frame that cannot be parsed (bad prefix, over maxFrameBytes, a header
+ * that does not decode as a RequestHeader) closes its connection, with a log line.
+ * Nothing a client sends stops the broker or disturbs its other connections.
+ */
+import net from 'node:net';
+import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
+import { OffsetsStore } from '../index/offsets-store.js';
+import type { CommitLog, Logger } from '../log/commit-log.js';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from './frame.js';
+import { errorFields, handle, type Reply } from './handlers.js';
+import { API_VERSION, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from './messages.js';
+import { sendFileRange } from './zero-copy.js';
+
+export const DEFAULT_HOST = '127.0.0.1';
+/** The port `commitlog broker` listens on unless told otherwise (docs/protocol.md). */
+export const DEFAULT_PORT = 7070;
+/** A connection stops reading while this many responses wait to be sent... */
+export const MAX_PENDING_REQUESTS = 64;
+/** ...or while this much memory (held request payloads, unsent bytes) is queued for it. */
+export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+
+const U32_MAX = 0xffffffff;
+
+export interface BrokerOptions {
+  log: CommitLog;
+  /** Data directory of the offsets store (`<dir>/.offsets`); default log.dir. */
+  dir?: string;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 0: an ephemeral port (read it from broker.port). */
+  port?: number;
+  /** Largest request frame accepted; default DEFAULT_MAX_FRAME_BYTES (16 MiB). */
+  maxFrameBytes?: number;
+  /** Connections beyond this are refused; default unlimited. */
+  maxConnections?: number;
+  /** close() destroys connections whose responses are still unsent after this long. Default 5000. */
+  closeTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface ConnectionStats {
+  id: number;
+  remote: string;
+  /** Requests received whose responses are not yet fully sent. */
+  pendingRequests: number;
+  /** Memory queued for this connection: held request payloads, unsent response bytes, undecoded input. */
+  pendingBytes: number;
+  /** True while the broker does not read from the connection (backpressure). */
+  paused: boolean;
+}
+
+export interface BrokerStats {
+  /** Open connections. */
+  connections: number;
+  /** Connections accepted since start. */
+  connectionsAccepted: number;
+  /** Requests decoded since start. */
+  requests: number;
+  /** Responses fully sent since start. */
+  responses: number;
+  /** Responses that carried an error code. */
+  errors: number;
+  /** Connections closed for an unparseable or oversized frame. */
+  badFrames: number;
+  /** Batch bytes sent to fetchers through sendfile. */
+  sendfileBytes: number;
+  /** Produced batch bytes received. */
+  producedBytes: number;
+  /** The largest pendingBytes any connection reached. */
+  maxPendingBytes: number;
+  perConnection: ConnectionStats[];
+}
+
+export interface Broker {
+  readonly host: string;
+  readonly port: number;
+  readonly offsets: OffsetsStore;
+  /** Stops accepting, answers the requests already received, then closes every connection. Does not close the CommitLog. */
+  close(): Promise<void>;
+  stats(): BrokerStats;
+}
+
+const stderrLogger: Logger = {
+  info: () => undefined,
+  warn: (fields, message) => process.stderr.write(`commitlog broker: ${message} ${JSON.stringify(fields)}\n`),
+};
+
+interface Counters {
+  connectionsAccepted: number;
+  requests: number;
+  responses: number;
+  errors: number;
+  badFrames: number;
+  sendfileBytes: number;
+  producedBytes: number;
+  maxPendingBytes: number;
+}
+
+interface Pending {
+  reply: Promise<{ header: ResponseHeader; reply: Reply } | null>;
+  /** Request payload bytes held until the handler is done with them. */
+  heldBytes: number;
+}
+
+/** Starts listening; resolves once connections are accepted. */
+export async function startBroker(options: BrokerOptions): Promise<Broker> {
+  if (options === null || typeof options !== 'object' || options.log === undefined) throw invalidArgument('options.log must be a CommitLog');
+  const { log } = options;
+  const host = options.host ?? DEFAULT_HOST;
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidArgument(`port must be an integer in [0, 65535], got ${port}`);
+  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  new FrameDecoder({ maxFrameBytes }); // validates the limit before anything starts
+  const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+  const logger = options.logger ?? stderrLogger;
+  const offsets = new OffsetsStore(options.dir ?? log.dir, { logger });
+  // Topics deleted while no broker ran must not keep their committed offsets.
+  await offsets.retainTopics(log.listTopics());
+
+  const counters: Counters = { connectionsAccepted: 0, requests: 0, responses: 0, errors: 0, badFrames: 0, sendfileBytes: 0, producedBytes: 0, maxPendingBytes: 0 };
+  const connections = new Set<Connection>();
+  const shared: Shared = { log, offsets, logger, maxFrameBytes, counters };
+  let nextId = 1;
+
+  // allowHalfOpen: a client may send its requests, shut down its side and still
+  // read every response; the broker ends the connection after the last one.
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+    counters.connectionsAccepted++;
+    const conn = new Connection(nextId++, socket, shared);
+    connections.add(conn);
+    socket.once('close', () => connections.delete(conn));
+  });
+  if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
+  server.on('error', (err) => logger.warn({ err: String(err) }, 'listening socket failed'));
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.removeListener('error', onError);
+      resolve();
+    });
+  });
+  const address = server.address() as net.AddressInfo;
+
+  let closing: Promise<void> | null = null;
+  const close = async (): Promise<void> => {
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all([...connections].map((c) => c.shutdown(closeTimeoutMs)));
+    await stopped;
+    await offsets.close();
+  };
+
+  return {
+    host: address.address,
+    port: address.port,
+    offsets,
+    close: () => (closing ??= close()),
+    stats: () => {
+      const perConnection = [...connections].map((c) => c.stats());
+      return { connections: connections.size, ...counters, perConnection };
+    },
+  };
+}
+
+interface Shared {
+  log: CommitLog;
+  offsets: OffsetsStore;
+  logger: Logger;
+  maxFrameBytes: number;
+  counters: Counters;
+}
+
+class Connection {
+  private readonly id: number;
+  private readonly socket: net.Socket;
+  private readonly shared: Shared;
+  private readonly remote: string;
+  private readonly decoder: FrameDecoder;
+  /** Aborts the long-polls of this connection's fetches. */
+  private readonly abort = new AbortController();
+  private readonly queue: Pending[] = [];
+  private head = 0;
+  private heldBytes = 0;
+  private writing = false;
+  private paused = false;
+  /** No more requests are taken (broker shutdown or a bad frame). */
+  private ending = false;
+  /** The peer shut down its side: answer what was received, then end. */
+  private peerEnded = false;
+  private finished = false;
+  private readonly closed: Promise<void>;
+
+  constructor(id: number, socket: net.Socket, shared: Shared) {
+    this.id = id;
+    this.socket = socket;
+    this.shared = shared;
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.decoder = new FrameDecoder({ maxFrameBytes: shared.maxFrameBytes });
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.pump());
+    socket.once('end', () => {
+      this.peerEnded = true;
+      this.pump();
+      if (!this.writing) this.finish();
+    });
+    // Errors (ECONNRESET, EPIPE) end in 'close'; nothing else to do but not crash.
+    socket.on('error', (err) => shared.logger.info({ connection: this.remote, err: String(err) }, 'connection failed'));
+    socket.once('close', () => this.abort.abort());
+  }
+
+  stats(): ConnectionStats {
+    return { id: this.id, remote: this.remote, pendingRequests: this.pendingRequests, pendingBytes: this.pendingBytes, paused: this.paused };
+  }
+
+  private get pendingRequests(): number {
+    return this.queue.length - this.head;
+  }
+
+  private get pendingBytes(): number {
+    return this.heldBytes + this.socket.writableLength + this.decoder.bufferedBytes;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.ending) return; // shutting down: input is dropped, only FIN matters
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      this.badFrame(err);
+      return;
+    }
+    this.pump();
+  }
+
+  /** Takes frames while the queue has room, then pauses or resumes reading to match. */
+  private pump(): void {
+    while (!this.ending && !this.overBound()) {
+      let frame: Frame | undefined;
+      try {
+        frame = this.decoder.next();
+      } catch (err) {
+        this.badFrame(err);
+        return;
+      }
+      if (frame === undefined) break;
+      this.dispatch(frame);
+    }
+    const counters = this.shared.counters;
+    counters.maxPendingBytes = Math.max(counters.maxPendingBytes, this.pendingBytes);
+    const stop = !this.ending && (this.overBound() || this.socket.writableNeedDrain);
+    if (stop && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!stop && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private overBound(): boolean {
+    return this.pendingRequests >= MAX_PENDING_REQUESTS || this.heldBytes + this.socket.writableLength >= MAX_PENDING_BYTES;
+  }
+
+  private dispatch(frame: Frame): void {
+    const counters = this.shared.counters;
+    let request: RequestHeader;
+    try {
+      request = decodeRequest(frame.header);
+    } catch (err) {
+      // Not a RequestHeader (not protobuf, an unknown enum value, a number past 2^53):
+      // the client does not speak this protocol, and its correlation id is unknown.
+      this.badFrame(err);
+      return;
+    }
+    counters.requests++;
+    const { correlationId } = request;
+    if (request.apiVersion !== API_VERSION) {
+      const err = new CommitLogError(ErrorCode.UNSUPPORTED_VERSION, `api_version ${request.apiVersion} is not supported; this broker speaks ${API_VERSION}`);
+      this.enqueue(Promise.resolve(failure(correlationId, err)), 0);
+      return;
+    }
+    const body = request.body;
+    if (body === undefined) {
+      const err = new CommitLogError(ErrorCode.INVALID_ARGUMENT, 'request has no body (no request kind set)');
+      this.enqueue(Promise.resolve(failure(correlationId, err)), 0);
+      return;
+    }
+    const payload = frame.payload;
+    if (body.case === 'produce') {
+      counters.producedBytes += payload.length;
+    } else if (payload.length > 0) {
+      const err = new CommitLogError(ErrorCode.INVALID_ARGUMENT, `a ${body.case} request takes no payload, got ${payload.length} bytes (only produce carries one)`);
+      this.enqueue(Promise.resolve(failure(correlationId, err)), 0);
+      return;
+    }
+    let replied: Promise<Reply>;
+    try {
+      replied = handle({ log: this.shared.log, offsets: this.shared.offsets, signal: this.abort.signal }, body, payload);
+    } catch (err) {
+      replied = Promise.reject(err);
+    }
+    const silent = body.case === 'produce' && body.value.acks === 'NONE';
+    const result = replied.then(
+      (reply) => (reply.kind === 'none' ? null : { header: { correlationId, errorCode: '', errorMessage: '', body: reply.body }, reply }),
+      (err: unknown) => {
+        if (!silent) return failure(correlationId, err);
+        counters.errors++;
+        this.shared.logger.info({ connection: this.remote, ...errorFields(err) }, 'produce with acks NONE failed');
+        return null;
+      },
+    );
+    this.enqueue(result, payload.length);
+  }
+
+  private enqueue(reply: Pending['reply'], heldBytes: number): void {
+    const pending: Pending = { reply, heldBytes };
+    this.heldBytes += heldBytes;
+    // The payload is released once the handler is done, not when the response is sent.
+    if (heldBytes > 0) {
+      void reply.finally(() => {
+        this.heldBytes -= pending.heldBytes;
+        pending.heldBytes = 0;
+        this.pump();
+      });
+    }
+    this.queue.push(pending);
+    if (!this.writing) void this.writeLoop();
+  }
+
+  /** Sends the responses in request order; the only writer of the socket. */
+  private async writeLoop(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.head < this.queue.length) {
+        const item = await this.queue[this.head].reply;
+        if (item !== null) await this.send(item.header, item.reply);
+        this.queue[this.head] = undefined as unknown as Pending;
+        this.head++;
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue.splice(0, this.head);
+          this.head = 0;
+        }
+        this.pump();
+      }
+    } finally {
+      this.writing = false;
+    }
+    if (this.ending || this.peerEnded) this.finish();
+  }
+
+  private async send(header: ResponseHeader, reply: Reply): Promise<void> {
+    const slice = reply.kind === 'fetch' ? reply.slice : null;
+    try {
+      if (this.socket.destroyed) return;
+      let bytes: Uint8Array;
+      try {
+        bytes = encodeResponse(header);
+      } catch (err) {
+        // A value the response cannot carry is a broker bug; the client still gets an answer.
+        header = failure(header.correlationId, err).header;
+        bytes = encodeResponse(header);
+      }
+      const counters = this.shared.counters;
+      if (header.errorCode !== '') counters.errors++;
+      const length = header.errorCode === '' && slice !== null ? slice.length : 0;
+      this.socket.write(encodeFrame(bytes, length, U32_MAX));
+      if (length > 0) {
+        try {
+          await sendFileRange(this.socket, slice!.fd, slice!.position, length);
+          counters.sendfileBytes += length;
+        } catch (err) {
+          // Half a payload is on the wire: the stream has no frame boundary any more.
+          this.shared.logger.info({ connection: this.remote, err: String(err) }, 'fetch transfer failed; closing the connection');
+          this.socket.destroy();
+          return;
+        }
+      }
+      counters.responses++;
+      if (this.socket.writableNeedDrain) await this.drained();
+    } finally {
+      slice?.release();
+    }
+  }
+
+  private drained(): Promise<void> {
+    this.pump(); // pauses reading while the buffer drains
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.removeListener('drain', done);
+        this.socket.removeListener('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
+  }
+
+  /** A frame that cannot be parsed: the stream has no frame boundary, so the connection ends. */
+  private badFrame(err: unknown): void {
+    if (this.ending && this.socket.destroyed) return;
+    this.shared.counters.badFrames++;
+    const { errorCode, errorMessage } = errorFields(err);
+    this.shared.logger.warn({ connection: this.remote, code: errorCode }, `closing connection ${this.remote}: ${errorMessage}`);
+    this.ending = true;
+    this.abort.abort();
+    this.socket.destroy();
+  }
+
+  /**
+   * Broker shutdown: takes no more requests, ends long-polls early (they answer with
+   * what is there), sends what is queued, then closes. Destroys the socket if that
+   * takes longer than `timeoutMs` (a client that does not read).
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.ending = true;
+    this.abort.abort();
+    // Keep reading (and dropping) input so the peer's FIN is seen.
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    if (!this.writing) this.finish();
+    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
+    timer.unref();
+    await this.closed;
+    clearTimeout(timer);
+  }
+
+  /** Ends our side of the connection after everything written so far. */
+  private finish(): void {
+    if (this.finished || this.socket.destroyed) return;
+    this.finished = true;
+    // The socket closes once the peer has ended too (at once after a half-close;
+    // at shutdown, when the client answers our FIN, or shutdown()'s timeout).
+    this.socket.end();
+  }
+}
+
+function failure(correlationId: number, err: unknown): { header: ResponseHeader; reply: Reply } {
+  return { header: { correlationId, ...errorFields(err) }, reply: { kind: 'none' } };
+}
