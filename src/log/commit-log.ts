@@ -203,7 +203,9 @@ export class CommitLog {
       }
     }
     this.recovery.durationMs = performance.now() - started;
-    if (!clean) this.logger.info({ durationMs: this.recovery.durationMs }, 'recovery finished');
+    // A new or empty directory has nothing to recover.
+    if (this.topics.size === 0) this.recovery.clean = true;
+    if (!this.recovery.clean) this.logger.info({ durationMs: this.recovery.durationMs }, 'recovery finished');
     this.startTimers();
   }
 
