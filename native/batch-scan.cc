@@ -116,20 +116,14 @@ Napi::Value DataExtent(const Napi::CallbackInfo& info) {
   size_t i = pos;
   while (i < end) {
     if (data[i] != 0) {
-      lastNonZero = i + 1;
-      i++;
+      lastNonZero = ++i;
       continue;
     }
-    if (i - lastNonZero >= zeroRun) break;
-    // skip zeros a word at a time
-    while (i + 8 <= end && (i & 7) == 0) {
-      uint64_t w;
-      memcpy(&w, data + i, 8);
-      if (w != 0) break;
-      i += 8;
-      if (i - lastNonZero >= zeroRun) break;
-    }
-    if (i < end && data[i] == 0) i++;
+    // data[i] is zero: skip a whole zero word when there is one, else this byte.
+    uint64_t w = 1;
+    if (i + 8 <= end) memcpy(&w, data + i, 8);
+    i += (w == 0) ? 8 : 1;
+    if (i - lastNonZero >= zeroRun) break;  // [lastNonZero, i) are all zeros
   }
   return Napi::Number::New(env, static_cast<double>(lastNonZero));
 }

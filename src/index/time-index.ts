@@ -33,16 +33,19 @@ export class TimeIndex extends MappedIndex {
     return new TimeIndex(file, maxEntries, writable);
   }
 
-  /** Entries have a non-zero relative offset or position except a first entry at 0/0. */
+  /**
+   * Every entry but the first has a non-zero relative offset and position. The first
+   * may be all zeros (timestamp 0 at offset 0, position 0): it is counted when a second
+   * entry follows, and alone it says nothing an empty index does not (lookups start at
+   * position 0 either way).
+   */
   private countEntries(): number {
     const n = Math.min(this.capacity, Math.floor(this.fileBytes / TIX_ENTRY_BYTES));
-    let count = 0;
+    if (n === 0) return 0;
+    const used = (i: number): boolean => this.f64[i * 2] !== 0 || this.u32[i * 4 + 2] !== 0 || this.u32[i * 4 + 3] !== 0;
+    let count = used(0) ? 1 : 0;
     // Sparse and small (one entry per indexIntervalBytes): a linear scan is cheap.
-    for (let i = 0; i < n; i++) {
-      const used = this.f64[i * 2] !== 0 || this.u32[i * 4 + 2] !== 0 || this.u32[i * 4 + 3] !== 0;
-      if (!used) break;
-      count = i + 1;
-    }
+    for (let i = 1; i < n && used(i); i++) count = i + 1;
     return count;
   }
 

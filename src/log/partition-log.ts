@@ -185,7 +185,8 @@ export class PartitionLog {
   /** Bytes of log data (not counting preallocated space or indexes). */
   get sizeBytes(): number {
     let total = 0;
-    for (const s of this.segments) total += s === this.active ? s.writePosition : s.fileBytes;
+    // A rolled segment keeps its preallocated fileBytes until sealing (in the background) trims it.
+    for (const s of this.segments) total += s === this.active || !s.sealed ? s.writePosition : s.fileBytes;
     return total;
   }
 
@@ -398,6 +399,9 @@ export class PartitionLog {
   }
 
   private writeCheckpoint(point: RecoveryPoint): void {
+    // Recovery never looks at segments before the point, so it must not pass a rolled
+    // segment that is not sealed (trimmed) yet: its sealOld writes the point later.
+    if (this.segments.some((s) => !s.sealed && s.baseOffset < point.segmentBaseOffset)) return;
     writeRecoveryPoint(path.join(this.dir, CHECKPOINT_FILE), point);
     this.checkpointedPoint = point;
   }
@@ -478,6 +482,8 @@ export class PartitionLog {
         released = true;
         segment.refs--;
         if (segment.refs === 0 && segment.deleted) this.finishDelete(segment);
+        // close() left the files of a held segment open for this holder.
+        else if (segment.refs === 0 && this.closed) segment.closeFiles();
       },
     };
   }
@@ -493,6 +499,16 @@ export class PartitionLog {
     try {
       const view = slice.segment.view(slice.position, slice.length);
       try {
+        // The base offset lies outside the CRC: it must continue from the consume queue's.
+        let expectedBase = slice.firstOffset;
+        for (let p = 0; p < view.length;) {
+          const header = verifyBatch(view, p, view.length);
+          if (header.baseOffset !== expectedBase) {
+            throw new CommitLogError(ErrorCode.CORRUPT_BATCH, `corrupt batch at position ${p}: base offset ${header.baseOffset}, expected ${expectedBase}`, { position: p });
+          }
+          expectedBase = header.baseOffset + header.lastOffsetDelta + 1;
+          p += header.size;
+        }
         return decodeBatches(view, 0, view.length, offset);
       } catch (err) {
         if (err instanceof CommitLogError && err.code === ErrorCode.CORRUPT_BATCH) {

@@ -80,10 +80,11 @@ export async function recoverSegments(
     const segment = segments[i];
     const isLast = i === segments.length - 1;
     const fileBytes = sizeOf(segment);
+    const from = i === startIdx ? startPos : 0;
+    // Checked before open(true) extends the file: a failed open must leave it as found.
+    if (from > fileBytes) throw corruptError(segment.logPath, fileBytes, `file is ${fileBytes} bytes, shorter than the recovery point ${from}`);
     segment.fileBytes = isLast ? Math.max(fileBytes, segment.fileBytes) : fileBytes;
     segment.open(true);
-    const from = i === startIdx ? startPos : 0;
-    if (from > fileBytes) throw corruptError(segment.logPath, fileBytes, `file is ${fileBytes} bytes, shorter than the recovery point ${from}`);
     if (from > 0) ensurePrefixIndexed(segment, from, expected, report);
     const data = segment.data;
     const scan = native.scanBatches(data, from, segment.fileBytes, expected);
@@ -139,7 +140,7 @@ function openActiveAt(segment: Segment, point: RecoveryPoint, report: PartitionR
   segment.nextOffset = point.nextOffset;
   const relEnd = point.nextOffset - segment.baseOffset;
   if (segment.cq.validate(point.position) && segment.tix.validate(Math.max(relEnd, 1), Math.max(point.position, 1))) {
-    segment.maxTimestamp = segment.tix.lastTimestamp;
+    segment.restoreMaxTimestamp(point.position);
     return;
   }
   const scan = native.scanBatches(segment.data, 0, point.position, segment.baseOffset);
@@ -168,13 +169,44 @@ function ensurePrefixIndexed(segment: Segment, from: number, expected: number, r
     const lastBase = segment.baseOffset + cq.relativeOffsetAt(n - 1);
     if (lastBase >= expected) ok = false;
   }
-  if (ok) return;
+  if (ok) {
+    trimTimeIndexTo(segment, from, expected);
+    return;
+  }
   const scan = native.scanBatches(segment.data, 0, from, segment.baseOffset);
   if (scan.position !== from || scan.nextOffset !== expected) {
     throw corruptError(segment.logPath, scan.position, native.scanStatusNames[scan.status] ?? 'unknown');
   }
   segment.rebuildIndexes(from);
   report.rebuiltIndexes++;
+}
+
+/**
+ * Keeps the leading time-index entries that can describe the prefix [0, from): in
+ * order, inside it, and each naming a batch the (already checked) consume queue holds.
+ * The rest (stale entries past the point, or damage) is dropped; the index is sparse,
+ * so fewer entries only mean longer lookups.
+ */
+function trimTimeIndexTo(segment: Segment, from: number, expected: number): void {
+  const cq = segment.cq;
+  const tix = segment.tix;
+  const relEnd = expected - segment.baseOffset;
+  let lastTs = -Infinity;
+  let lastRel = -1;
+  let lastPos = -1;
+  let k = 0;
+  for (; k < tix.entries; k++) {
+    const ts = tix.timestampAt(k);
+    const rel = tix.relativeOffsetAt(k);
+    const pos = tix.positionAt(k);
+    if (!(ts >= lastTs) || !Number.isFinite(ts) || rel <= lastRel || pos <= lastPos || rel >= relEnd || pos >= from) break;
+    const j = cq.lookup(rel);
+    if (j < 0 || cq.relativeOffsetAt(j) !== rel || cq.positionAt(j) !== pos) break;
+    lastTs = ts;
+    lastRel = rel;
+    lastPos = pos;
+  }
+  tix.truncateTo(k);
 }
 
 /** Counts what looks like batch headers in a dropped tail (at least 1 when non-empty). */
@@ -198,13 +230,26 @@ function sizeOf(segment: Segment): number {
   }
 }
 
+/**
+ * Bytes of data in a segment about to be deleted: its file mapped read-only on its own
+ * (opening it as a sealed segment would validate, even rebuild, its indexes, and fails
+ * for an active segment's preallocated file).
+ */
 function dataBytesOf(segment: Segment): number {
+  const size = sizeOf(segment);
+  if (size === 0) return 0;
+  let fd = -1;
   try {
-    const wasOpen = segment.isOpen;
-    if (!wasOpen) segment.open(false);
-    const n = native.dataExtent(segment.data, 0, segment.data.length, TAIL_ZERO_RUN);
-    return n;
+    fd = fs.openSync(segment.logPath, 'r');
+    const mapping = native.mmap(fd, size, 0, false, { path: segment.logPath });
+    try {
+      return native.dataExtent(Buffer.from(mapping), 0, size, TAIL_ZERO_RUN);
+    } finally {
+      native.munmap(mapping, { path: segment.logPath });
+    }
   } catch {
-    return sizeOf(segment);
+    return size;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
 }

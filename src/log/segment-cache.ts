@@ -27,7 +27,8 @@ export class SegmentCache {
     }
     if (!segment.isOpen) segment.open(false);
     this.open.set(segment, true);
-    this.evict();
+    // Never the segment just opened: its caller is about to read it.
+    this.evict(segment);
     return segment;
   }
 
@@ -42,11 +43,11 @@ export class SegmentCache {
     this.open.delete(segment);
   }
 
-  private evict(): void {
+  private evict(keep?: Segment): void {
     if (this.open.size <= this.maxOpen) return;
     for (const segment of this.open.keys()) {
       if (this.open.size <= this.maxOpen) break;
-      if (segment.refs > 0) continue;
+      if (segment.refs > 0 || segment === keep) continue;
       this.open.delete(segment);
       segment.closeFiles();
     }

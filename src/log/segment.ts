@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import { CommitLogError, ErrorCode, ioError } from '../errors.js';
 import * as native from '../native.js';
 import { ConsumeQueue, CQ_ENTRY_BYTES } from '../index/consume-queue.js';
-import { TimeIndex } from '../index/time-index.js';
+import { TimeIndex, TIX_ENTRY_BYTES } from '../index/time-index.js';
 import { DELETED_SUFFIX, segmentPaths } from './file-names.js';
 import { BATCH_HEADER_BYTES, LAST_OFFSET_DELTA_POS, MAX_TIMESTAMP_POS } from './batch.js';
 
@@ -151,8 +151,9 @@ export class Segment {
       this.buf = this.mapping === null ? Buffer.alloc(0) : Buffer.from(this.mapping);
       const { segmentBytes, indexIntervalBytes } = this.limits;
       const cqMax = Math.max(maxCqEntries(Math.max(segmentBytes, this.fileBytes)), 1);
-      this.cqIndex = ConsumeQueue.open(paths.cq, cqMax, writable);
-      this.tixIndex = TimeIndex.open(paths.tix, maxTixEntries(Math.max(segmentBytes, this.fileBytes), indexIntervalBytes), writable);
+      // A missing index of a sealed segment is created empty here and rebuilt below.
+      this.cqIndex = ConsumeQueue.open(paths.cq, cqMax, writable || !fs.existsSync(paths.cq));
+      this.tixIndex = TimeIndex.open(paths.tix, maxTixEntries(Math.max(segmentBytes, this.fileBytes), indexIntervalBytes), writable || !fs.existsSync(paths.tix));
     } catch (err) {
       this.closeFiles();
       throw ioError(err, 'opening segment failed', { path: paths.log });
@@ -185,7 +186,7 @@ export class Segment {
     const cq = this.cq;
     const tix = this.tix;
     const empty = this.fileBytes === 0;
-    if (cq.validate(this.fileBytes) && tix.validate(Math.max(relEnd, 1), Math.max(this.fileBytes, 1)) && (empty || tix.entries > 0)) {
+    if (cq.validate(this.fileBytes) && tix.validate(Math.max(relEnd, 1), Math.max(this.fileBytes, 1)) && (empty || tix.fileBytes >= TIX_ENTRY_BYTES)) {
       this.maxTimestamp = tix.lastTimestamp;
       return;
     }
@@ -267,9 +268,10 @@ export class Segment {
     cq.truncateTo(cq.countBefore(from));
     const buf = this.data;
     let pos = from;
-    const firstRel = pos < end ? Number(buf.readBigInt64BE(pos)) - this.baseOffset : Number.MAX_SAFE_INTEGER;
+    // Time entries past the last batch kept in the queue are stale, even when no batch follows `from`.
+    const firstRel = cq.entries > 0 ? cq.relativeOffsetAt(cq.entries - 1) + 1 : 0;
     this.tix.truncateFromOffset(firstRel);
-    if (this.tix.entries > 0 && this.tix.lastTimestamp > this.maxTimestamp) this.maxTimestamp = this.tix.lastTimestamp;
+    this.restoreMaxTimestamp(from);
     while (pos < end) {
       const baseOffset = Number(buf.readBigInt64BE(pos));
       const size = 12 + buf.readInt32BE(pos + 8);
@@ -309,6 +311,23 @@ export class Segment {
   /** Marks [0, upTo) as already warm (an allocated-ahead segment warmed its start). */
   markWarm(upTo: number): void {
     this.warmedUpTo = upTo;
+  }
+
+  /**
+   * Raises maxTimestamp to the largest record timestamp of the batches indexed before
+   * `end`. The time index only samples it (its last entry may predate later batches
+   * with larger timestamps), so the batch headers after that entry are read too.
+   */
+  restoreMaxTimestamp(end: number): void {
+    const cq = this.cq;
+    const tix = this.tix;
+    let max = tix.lastTimestamp;
+    let i = tix.entries > 0 ? cq.lookup(tix.lastRelativeOffset) + 1 : 0;
+    for (; i < cq.entries && cq.positionAt(i) < end; i++) {
+      const ts = Number(this.data.readBigInt64BE(cq.positionAt(i) + MAX_TIMESTAMP_POS));
+      if (ts > max) max = ts;
+    }
+    if (max > this.maxTimestamp) this.maxTimestamp = max;
   }
 
   /** A view of [position, position + length) of the log; marks the mapping as lent. */
