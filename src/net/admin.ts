@@ -1,0 +1,213 @@
+/**
+ * Admin: topics, offsets and consumer-group lag on a broker, over one connection.
+ * The calls mirror CommitLog's (createTopic, deleteTopic, listTopics, describeTopic,
+ * the offset lookups) but return promises, and a topic description carries what the
+ * protocol's Metadata response has: per partition its log start and next offset (no
+ * config, sizes or segment counts).
+ *
+ * Connecting is lazy (first call) and retried with backoff on connection failures; a
+ * request is not retried once sent (createTopic twice would answer ERR_TOPIC_EXISTS).
+ * Errors are the broker's codes (ERR_UNKNOWN_TOPIC, ERR_TOPIC_EXISTS, ...) or ERR_IO
+ * for the connection. Calls may run concurrently; they pipeline on the connection.
+ */
+import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
+import { backoffMs, intOption, isRetriable, parseBroker, type ClientOptions } from './client-types.js';
+import { Connection, type ConnectionOptions } from './connection.js';
+import type { CreateTopicRequest, ListOffsetsRequest, RequestBody, ResponseBody, TopicMetadata } from './messages.js';
+
+export interface AdminOptions extends ClientOptions {
+  /** Reconnect attempts after a connection failure; default 5. */
+  retries?: number;
+  /** Base of the exponential backoff between attempts; default 100. */
+  retryBackoffMs?: number;
+}
+
+export interface CreateTopicOptions {
+  partitions: number;
+  /** Absent: the broker's default. */
+  segmentBytes?: number;
+  /** -1: unlimited; absent: the broker's default. */
+  retentionBytes?: number;
+  /** -1: unlimited; absent: the broker's default. */
+  retentionMs?: number;
+}
+
+/** CommitLog's PartitionDescription, as far as the protocol carries it. */
+export interface RemotePartitionDescription {
+  partition: number;
+  logStartOffset: number;
+  /** The log end offset: where the next record goes. */
+  nextOffset: number;
+}
+
+export interface RemoteTopicDescription {
+  name: string;
+  partitions: RemotePartitionDescription[];
+}
+
+/** 'earliest', 'latest', or a time (Date or ms since the epoch): the first offset at or after it. */
+export type OffsetQuery = 'earliest' | 'latest' | Date | number;
+
+export interface GroupPartitionOffsets {
+  partition: number;
+  /** The next offset the group will consume; null when it committed nothing here. */
+  committedOffset: number | null;
+  logStartOffset: number;
+  nextOffset: number;
+  /** Records not yet consumed: nextOffset - (committedOffset ?? logStartOffset), at least 0. */
+  lag: number;
+}
+
+export interface GroupDescription {
+  group: string;
+  topic: string;
+  partitions: GroupPartitionOffsets[];
+  /** Sum of the partitions' lag. */
+  lag: number;
+}
+
+export class Admin {
+  private readonly connectionOptions: ConnectionOptions;
+  private readonly retries: number;
+  private readonly retryBackoffMs: number;
+  private conn: Connection | undefined;
+  private connecting: Promise<Connection> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: AdminOptions) {
+    if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object');
+    const { host, port } = parseBroker(options.broker);
+    this.retries = intOption('retries', options.retries, 5);
+    this.retryBackoffMs = intOption('retryBackoffMs', options.retryBackoffMs, 100, 1);
+    this.connectionOptions = {
+      host,
+      port,
+      clientId: options.clientId,
+      connectTimeoutMs: options.connectTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+      maxFrameBytes: options.maxFrameBytes,
+    };
+  }
+
+  /** Creates a topic; ERR_TOPIC_EXISTS if it exists, ERR_INVALID_TOPIC for a bad name. */
+  async createTopic(name: string, options: CreateTopicOptions): Promise<void> {
+    if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object with partitions');
+    if (options.partitions === undefined) throw invalidArgument('options.partitions is required');
+    const request: CreateTopicRequest = { name, partitions: intOption('partitions', options.partitions, 1, 1, 0xffffffff) };
+    if (options.segmentBytes !== undefined) request.segmentBytes = options.segmentBytes;
+    if (options.retentionBytes !== undefined) request.retentionBytes = options.retentionBytes;
+    if (options.retentionMs !== undefined) request.retentionMs = options.retentionMs;
+    await this.call({ case: 'createTopic', value: request });
+  }
+
+  /** Deletes a topic, its data and the groups' committed offsets for it. */
+  async deleteTopic(name: string): Promise<void> {
+    await this.call({ case: 'deleteTopic', value: { name } });
+  }
+
+  /** Every topic's name, sorted. */
+  async listTopics(): Promise<string[]> {
+    const topics = await this.metadata([]);
+    return topics.map((t) => t.name).sort();
+  }
+
+  /** The topic's partitions with their log start and next offsets; ERR_UNKNOWN_TOPIC. */
+  async describeTopic(name: string): Promise<RemoteTopicDescription> {
+    const topic = await this.topicMetadata(name);
+    return {
+      name: topic.name,
+      partitions: topic.partitions
+        .map((p) => ({ partition: p.partition, logStartOffset: p.earliestOffset, nextOffset: p.latestOffset }))
+        .sort((a, b) => a.partition - b.partition),
+    };
+  }
+
+  /**
+   * 'earliest': the log start offset; 'latest': the next offset to be written; a time:
+   * the first offset whose record timestamp is at or after it, null when there is none.
+   */
+  async listOffsets(topic: string, partition: number, query: OffsetQuery): Promise<number | null> {
+    let value: ListOffsetsRequest;
+    if (query === 'earliest') value = { topic, partition, spec: 'EARLIEST', timestamp: 0 };
+    else if (query === 'latest') value = { topic, partition, spec: 'LATEST', timestamp: 0 };
+    else {
+      const ms = query instanceof Date ? query.getTime() : query;
+      if (typeof ms !== 'number' || !Number.isSafeInteger(ms)) throw invalidArgument(`query must be 'earliest', 'latest', a Date or ms since the epoch, got ${String(query)}`);
+      value = { topic, partition, spec: 'TIMESTAMP', timestamp: ms };
+    }
+    const body = await this.call({ case: 'listOffsets', value });
+    const offset = body?.case === 'listOffsets' ? body.value.offset : -1;
+    return offset >= 0 ? offset : null;
+  }
+
+  /** Per partition of `topic`: the group's committed offset, the log's offsets, and the lag. */
+  async describeGroup(group: string, topic: string): Promise<GroupDescription> {
+    // Both requests leave at once; the connection answers them in order.
+    const [meta, fetched] = await Promise.all([
+      this.topicMetadata(topic),
+      this.call({ case: 'offsetFetch', value: { group, topic, partitions: [] } }),
+    ]);
+    const committed = new Map<number, number>();
+    if (fetched?.case === 'offsetFetch') for (const c of fetched.value.offsets) if (c.offset >= 0) committed.set(c.partition, c.offset);
+    const partitions = meta.partitions
+      .map((p): GroupPartitionOffsets => {
+        const c = committed.get(p.partition);
+        return {
+          partition: p.partition,
+          committedOffset: c ?? null,
+          logStartOffset: p.earliestOffset,
+          nextOffset: p.latestOffset,
+          lag: Math.max(0, p.latestOffset - (c ?? p.earliestOffset)),
+        };
+      })
+      .sort((a, b) => a.partition - b.partition);
+    return { group, topic, partitions, lag: partitions.reduce((sum, p) => sum + p.lag, 0) };
+  }
+
+  /** Closes the connection once pending calls are answered. Later calls reject with ERR_LOG_CLOSED. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.connecting?.catch(() => undefined);
+      await this.conn?.close();
+    })();
+    return this.closing;
+  }
+
+  // ---- internals ------------------------------------------------------------------
+
+  private async metadata(topics: string[]): Promise<TopicMetadata[]> {
+    const body = await this.call({ case: 'metadata', value: { topics } });
+    return body?.case === 'metadata' ? body.value.topics : [];
+  }
+
+  private async topicMetadata(name: string): Promise<TopicMetadata> {
+    const topic = (await this.metadata([name])).find((t) => t.name === name);
+    if (topic === undefined) throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `unknown topic ${name}`, { topic: name });
+    return topic;
+  }
+
+  private async call(body: RequestBody): Promise<ResponseBody | undefined> {
+    const conn = await this.connection();
+    const response = await conn.request(body);
+    return response.header.body;
+  }
+
+  private connection(): Promise<Connection> {
+    if (this.closing !== undefined) return Promise.reject(new CommitLogError(ErrorCode.LOG_CLOSED, 'admin client is closed'));
+    if (this.conn !== undefined && this.conn.isOpen) return Promise.resolve(this.conn);
+    this.connecting ??= (async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          this.conn = await Connection.connect(this.connectionOptions);
+          return this.conn;
+        } catch (err) {
+          if (attempt >= this.retries || !isRetriable(err)) throw err;
+          await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, this.retryBackoffMs)));
+        }
+      }
+    })().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+}

@@ -1,0 +1,735 @@
+/**
+ * Producer: sends records to a broker, batched per topic-partition into RecordBatch v2
+ * (the broker copies a batch into its log as is, so the client does all per-record
+ * work: encoding and the CRC32C).
+ *
+ * Life of a record: `send()` picks its partition (explicit; else the partitioner:
+ * XXH3 of the key modulo the partition count, round robin for keyless records) and
+ * appends it to that partition's open draft. A draft leaves as one encoded batch
+ * once it is full (`batchBytes`) or `lingerMs` has passed since its first record,
+ * and the connection has room: at most `maxInFlight` requests unanswered, and none
+ * sent while the socket's write queue is above its high-water mark. Until then it
+ * keeps taking records, so batches grow when the broker is the bottleneck (Kafka's
+ * accumulator does the same). Each batch's response resolves its records' promises
+ * with their offsets (base offset + index in the batch).
+ *
+ * Partition counts come from a Metadata request per topic, cached for the producer's
+ * life; a batch refused with ERR_UNKNOWN_TOPIC/PARTITION drops the entry, so the next
+ * send asks again (the topic may have been recreated).
+ *
+ * Retries (`retries`, default 5, per batch): only connection failures (refused,
+ * reset, timed out; the producer reconnects with exponential backoff) and
+ * ERR_LOG_CLOSED (the broker is shutting down) are retried; see isRetriable() in
+ * client-types.ts for why the other codes are final. A batch whose response was lost
+ * with the connection may already be in the log, so a retry can write it twice:
+ * delivery is at least once. Batches failing together (one lost connection) are
+ * resent in their original order, so per-partition order holds unless a batch fails
+ * alone while later ones succeed (a broker-side ERR_LOG_CLOSED during shutdown).
+ *
+ * Concurrency: single JS thread; any number of concurrent send() calls. Records are
+ * not copied before encoding: do not mutate a record (or its Buffers) until its
+ * promise settles.
+ */
+import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
+import { xxh3Low32 } from '../hash.js';
+import { encodeBatch } from '../log/batch.js';
+import type { ProducerRecord } from '../log/record.js';
+import {
+  backoffMs,
+  intOption,
+  isRetriable,
+  parseBroker,
+  type ClientOptions,
+  type RecordMetadata,
+} from './client-types.js';
+import { Connection } from './connection.js';
+import { DEFAULT_MAX_FRAME_BYTES } from './frame.js';
+import type { Acks as WireAcks } from './messages.js';
+
+export type Acks = 'none' | 'written' | 'flushed';
+
+/** Picks a partition in [0, partitions) for a record sent without one. */
+export type PartitionerFn = (record: ProducerRecord, partitions: number, topic: string) => number;
+
+/**
+ * 'hash' (default): XXH3 of the key (its low 32 bits) modulo the partition count, so
+ * a key always lands on the same partition; records without a key go round robin.
+ * 'round-robin': every record to the next partition, keys ignored.
+ */
+export type Partitioner = 'hash' | 'round-robin' | PartitionerFn;
+
+export interface ProducerOptions extends ClientOptions {
+  /** 'written' (default): acknowledged once in the broker's log; 'flushed': once on disk; 'none': not acknowledged (offset -1). */
+  acks?: Acks;
+  /** How long a partition's first record waits for company before its batch is sent. Default 5; 0 sends at the next turn of the event loop. */
+  lingerMs?: number;
+  /** A batch is sent once its records take about this many bytes. Default 1 MiB. */
+  batchBytes?: number;
+  /** Produce requests sent and not yet answered. Default 5. */
+  maxInFlight?: number;
+  /** Attempts after the first, per batch, for retriable failures. Default 5. */
+  retries?: number;
+  /** Base of the exponential backoff between attempts (doubling, at most 2000). Default 100. */
+  retryBackoffMs?: number;
+  partitioner?: Partitioner;
+}
+
+export interface SendOptions {
+  /** Send every record to this partition (no partitioner, no metadata request). */
+  partition?: number;
+}
+
+type Resolve = (value: never) => void;
+type Reject = (err: unknown) => void;
+
+/** An array send(): its records may spread over several batches. */
+class Delivery {
+  remaining: number;
+  readonly results: RecordMetadata[];
+  settled = false;
+  resolve!: Resolve;
+  reject!: Reject;
+
+  constructor(count: number) {
+    this.remaining = count;
+    this.results = new Array<RecordMetadata>(count);
+  }
+}
+
+/**
+ * The records of one partition on their way to the broker as one batch. Open (taking
+ * records) until it is full, its linger has passed and the connection has room for it,
+ * or flush() closes it; encoded when it is dispatched.
+ */
+class Draft {
+  records: ProducerRecord[] = [];
+  /** Per record: a single send's resolve function, or the Delivery of an array send. */
+  owners: (Resolve | Delivery)[] = [];
+  /** Per record: its index in its Delivery (0 for a single send). */
+  slots: number[] = [];
+  bytes = 0;
+  /** Takes no more records: send as soon as the connection allows. */
+  full = false;
+  buf: Buffer | undefined;
+  attempts = 0;
+  onSettled: (() => void) | undefined;
+  settledPromise: Promise<void> | undefined;
+  constructor(readonly seq: number, readonly topic: string, readonly partition: number, readonly createdAt: number) {}
+}
+
+interface TopicState {
+  /** Partition count from metadata; -1 until known. */
+  partitions: number;
+  roundRobin: number;
+  /** The open draft of each partition. */
+  open: (Draft | undefined)[];
+}
+
+interface WaitingSend {
+  records: ProducerRecord[];
+  estimates: number[];
+  owner: Resolve | Delivery;
+}
+
+// A promise per record is the API; its executor need not be a closure per record.
+// The executor runs synchronously inside `new Promise`, so these are read right after.
+let capturedResolve: Resolve;
+let capturedReject: Reject;
+function capture(resolve: (value: never) => void, reject: Reject): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/**
+ * Rejects a single send through its resolve function, so a draft keeps one function
+ * per record, not two: what an unanswered record retains is what the GC must copy,
+ * and with tens of thousands in flight that dominates a producer's CPU.
+ */
+function rejectThrough(resolve: Resolve, err: unknown): void {
+  const rejected = Promise.reject(err);
+  rejected.catch(() => undefined); // observed by the outer promise, which adopts it
+  resolve(rejected as never);
+}
+
+const NO_RECORDS: ProducerRecord[] = [];
+
+/** Per-record bytes a batch adds besides key, value and headers (varints, attributes). */
+const RECORD_OVERHEAD_BYTES = 20;
+/** Room for the frame prefix and the request header inside maxFrameBytes. */
+const FRAME_HEADROOM_BYTES = 4096;
+
+const WIRE_ACKS: Record<Acks, WireAcks> = { none: 'NONE', written: 'WRITTEN', flushed: 'FLUSHED' };
+
+export class Producer {
+  private readonly host: string;
+  private readonly port: number;
+  private readonly clientOptions: ClientOptions;
+  private readonly acks: Acks;
+  private readonly lingerMs: number;
+  private readonly batchBytes: number;
+  private readonly maxInFlight: number;
+  private readonly retries: number;
+  private readonly retryBackoffMs: number;
+  private readonly maxBatchBytes: number;
+  private readonly partitioner: Partitioner;
+
+  private readonly topics = new Map<string, TopicState>();
+  private readonly metadataRequests = new Map<string, Promise<number>>();
+  private readonly waiting = new Map<string, WaitingSend[]>();
+  /** Drafts not dispatched yet, open or full, in creation (seq) order. */
+  private drafts: Draft[] = [];
+  /** Dispatched drafts that failed retriably, in seq order; they go before any draft. */
+  private retryQueue: Draft[] = [];
+  private readonly unsettled = new Set<Draft>();
+  private nextSeq = 0;
+  private inFlight = 0;
+  private lingerTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+
+  private conn: Connection | undefined;
+  private connecting: Promise<Connection> | undefined;
+  /** A pump waits for the connection, a drain or a backoff; nothing else may dispatch. */
+  private pumpBlocked = false;
+  private pausedUntil = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ProducerOptions) {
+    if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object');
+    const { host, port } = parseBroker(options.broker);
+    this.host = host;
+    this.port = port;
+    const acks = options.acks ?? 'written';
+    if (!Object.hasOwn(WIRE_ACKS, acks)) throw invalidArgument(`acks must be 'none', 'written' or 'flushed', got ${String(acks)}`);
+    this.acks = acks;
+    this.lingerMs = intOption('lingerMs', options.lingerMs, 5);
+    const maxFrameBytes = intOption('maxFrameBytes', options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 64 * 1024, 0xffffffff);
+    this.maxBatchBytes = maxFrameBytes - FRAME_HEADROOM_BYTES;
+    this.batchBytes = intOption('batchBytes', options.batchBytes, 1024 * 1024, 1, this.maxBatchBytes);
+    this.maxInFlight = intOption('maxInFlight', options.maxInFlight, 5, 1);
+    this.retries = intOption('retries', options.retries, 5);
+    this.retryBackoffMs = intOption('retryBackoffMs', options.retryBackoffMs, 100, 1);
+    const partitioner = options.partitioner ?? 'hash';
+    if (partitioner !== 'hash' && partitioner !== 'round-robin' && typeof partitioner !== 'function') {
+      throw invalidArgument(`partitioner must be 'hash', 'round-robin' or a function, got ${String(partitioner)}`);
+    }
+    this.partitioner = partitioner;
+    this.clientOptions = {
+      broker: { host, port },
+      clientId: options.clientId,
+      connectTimeoutMs: options.connectTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+      maxFrameBytes,
+    };
+  }
+
+  /**
+   * Sends one record (resolving to its { partition, offset }) or a list (resolving to
+   * one per record, in order). Rejects with the broker's error code (ERR_UNKNOWN_TOPIC,
+   * ERR_RECORD_TOO_LARGE, ...), ERR_IO once retries are spent on a lost connection,
+   * ERR_INVALID_ARGUMENT for a malformed record, ERR_LOG_CLOSED after close().
+   */
+  send(topic: string, record: ProducerRecord, options?: SendOptions): Promise<RecordMetadata>;
+  send(topic: string, records: ProducerRecord[], options?: SendOptions): Promise<RecordMetadata[]>;
+  send(topic: string, input: ProducerRecord | ProducerRecord[], options?: SendOptions): Promise<RecordMetadata | RecordMetadata[]> {
+    if (!Array.isArray(input)) return this.sendOne(topic, input, options);
+    let estimates: number[];
+    let explicit: number | undefined;
+    try {
+      explicit = this.checkSend(topic, options);
+      estimates = new Array<number>(input.length);
+      for (let i = 0; i < input.length; i++) estimates[i] = estimateRecord(input[i], i);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (input.length === 0) return Promise.resolve([]);
+    const delivery = new Delivery(input.length);
+    const promise = new Promise<RecordMetadata[]>(capture);
+    delivery.resolve = capturedResolve;
+    delivery.reject = capturedReject;
+    const state = this.topicState(topic);
+    if (explicit !== undefined) {
+      for (let i = 0; i < input.length; i++) this.append(state, topic, explicit, input[i], estimates[i], delivery, i);
+    } else if (state.partitions > 0) {
+      this.route(state, topic, input, estimates, delivery);
+    } else {
+      this.waitForMetadata(topic, { records: input, estimates, owner: delivery });
+    }
+    return promise;
+  }
+
+  /** Sends everything accumulated so far and resolves once all of it is answered (or failed; failures reject their send() promises). */
+  async flush(): Promise<void> {
+    // Sends waiting for a partition count join their drafts when it arrives.
+    while (this.metadataRequests.size > 0) await Promise.allSettled([...this.metadataRequests.values()]);
+    for (const draft of this.drafts) this.closeDraft(draft);
+    const pending = [...this.unsettled];
+    this.pump();
+    await Promise.all(pending.map((d) => (d.settledPromise ??= new Promise<void>((resolve) => (d.onSettled = resolve)))));
+  }
+
+  /** Flushes, then closes the connection. Later sends reject with ERR_LOG_CLOSED. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.flush();
+      this.clearLinger();
+      await this.connecting?.catch(() => undefined);
+      const conn = this.conn;
+      this.conn = undefined;
+      await conn?.close();
+    })();
+    return this.closing;
+  }
+
+  // ---- partitioning and accumulation ------------------------------------------------
+
+  private sendOne(topic: string, record: ProducerRecord, options: SendOptions | undefined): Promise<RecordMetadata> {
+    let bytes: number;
+    let explicit: number | undefined;
+    try {
+      explicit = this.checkSend(topic, options);
+      bytes = estimateRecord(record, 0);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const state = this.topicState(topic);
+    if (explicit === undefined && state.partitions <= 0) {
+      return new Promise((resolve) => this.waitForMetadata(topic, { records: [record], estimates: [bytes], owner: resolve as Resolve }));
+    }
+    let partition: number;
+    try {
+      partition = explicit ?? this.choosePartition(state, topic, record);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const promise = new Promise<RecordMetadata>(capture);
+    this.append(state, topic, partition, record, bytes, capturedResolve, 0);
+    return promise;
+  }
+
+  /** Throws for a closed producer or bad arguments; returns the explicit partition, if any. */
+  private checkSend(topic: string, options: SendOptions | undefined): number | undefined {
+    if (this.closing !== undefined) throw new CommitLogError(ErrorCode.LOG_CLOSED, `producer for ${this.host}:${this.port} is closed`);
+    if (typeof topic !== 'string' || topic.length === 0) throw invalidArgument('topic must be a non-empty string');
+    const explicit = options?.partition;
+    if (explicit !== undefined && (!Number.isInteger(explicit) || explicit < 0 || explicit > 0xffffffff)) {
+      throw invalidArgument(`partition must be a non-negative integer, got ${String(explicit)}`);
+    }
+    return explicit;
+  }
+
+  private topicState(topic: string): TopicState {
+    let state = this.topics.get(topic);
+    if (state === undefined) {
+      state = { partitions: -1, roundRobin: 0, open: [] };
+      this.topics.set(topic, state);
+    }
+    return state;
+  }
+
+  private route(state: TopicState, topic: string, records: ProducerRecord[], estimates: number[], owner: Resolve | Delivery): void {
+    for (let i = 0; i < records.length; i++) {
+      let partition: number;
+      try {
+        partition = this.choosePartition(state, topic, records[i]);
+      } catch (err) {
+        if (owner instanceof Delivery) this.rejectDelivery(owner, err);
+        else rejectThrough(owner, err);
+        return;
+      }
+      this.append(state, topic, partition, records[i], estimates[i], owner, owner instanceof Delivery ? i : 0);
+    }
+  }
+
+  private choosePartition(state: TopicState, topic: string, record: ProducerRecord): number {
+    const count = state.partitions;
+    const partitioner = this.partitioner;
+    if (typeof partitioner === 'function') {
+      const p = partitioner(record, count, topic);
+      if (!Number.isInteger(p) || p < 0 || p >= count) throw invalidArgument(`partitioner returned ${String(p)} for topic ${topic} of ${count} partitions`);
+      return p;
+    }
+    const key = record.key;
+    if (partitioner === 'hash' && key != null) {
+      // ProducerRecord says Buffer, but any Uint8Array encodes; hash its bytes as a view.
+      const u8 = key as Uint8Array;
+      const bytes = typeof key === 'string' || Buffer.isBuffer(key) ? key : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+      return xxh3Low32(bytes) % count;
+    }
+    const p = state.roundRobin % count;
+    state.roundRobin = (p + 1) % count;
+    return p;
+  }
+
+  private append(state: TopicState, topic: string, partition: number, record: ProducerRecord, bytes: number, owner: Resolve | Delivery, slot: number): void {
+    let draft = state.open[partition];
+    if (draft !== undefined && draft.bytes + bytes > this.batchBytes) {
+      this.closeDraft(draft);
+      draft = undefined;
+    }
+    if (draft === undefined) {
+      draft = new Draft(this.nextSeq++, topic, partition, Date.now());
+      state.open[partition] = draft;
+      this.drafts.push(draft);
+      this.unsettled.add(draft);
+      this.armLinger();
+    }
+    draft.records.push(record);
+    draft.owners.push(owner);
+    draft.slots.push(slot);
+    draft.bytes += bytes;
+    if (draft.bytes >= this.batchBytes) {
+      this.closeDraft(draft);
+      this.pump();
+    }
+  }
+
+  /** Arms the timer that sends the oldest open draft once its linger has passed. */
+  private armLinger(): void {
+    if (this.lingerTimer !== undefined || this.pumpBlocked) return;
+    if (this.lingerMs === 0) {
+      this.lingerTimer = setImmediate(() => {
+        this.lingerTimer = undefined;
+        this.pump();
+      });
+      return;
+    }
+    const oldest = this.drafts.find((d) => !d.full);
+    if (oldest === undefined) return;
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      this.pump();
+    }, Math.max(0, oldest.createdAt + this.lingerMs - Date.now()));
+  }
+
+  private clearLinger(): void {
+    const timer = this.lingerTimer;
+    if (timer === undefined) return;
+    this.lingerTimer = undefined;
+    if (this.lingerMs > 0) clearTimeout(timer as NodeJS.Timeout);
+    else clearImmediate(timer as NodeJS.Immediate);
+  }
+
+  // ---- sending ------------------------------------------------------------------------
+
+  /**
+   * Dispatches what may go: retried batches first, then drafts that are full or past
+   * their linger, while the connection, maxInFlight and the socket's write queue allow.
+   * Drafts that must wait keep taking records, so batches grow under load.
+   */
+  private pump(): void {
+    if (this.pumpBlocked) return;
+    if (this.retryQueue.length === 0 && this.drafts.length === 0) return;
+    const wait = this.pausedUntil - Date.now();
+    if (wait > 0) {
+      this.block(new Promise((resolve) => setTimeout(resolve, wait)));
+      return;
+    }
+    const conn = this.conn;
+    if (conn === undefined || !conn.isOpen) {
+      this.block(this.connection(), (err) => this.failUndispatched(err));
+      return;
+    }
+    const now = Date.now();
+    while (this.inFlight < this.maxInFlight) {
+      if (conn.needsDrain) {
+        // A failed connection hands its in-flight batches back through onBatchFailed;
+        // the next pump reconnects.
+        this.block(conn.drained());
+        return;
+      }
+      const draft = this.retryQueue.length > 0 ? this.retryQueue.shift()! : this.takeSendable(now);
+      if (draft === undefined) break;
+      if (draft.buf === undefined && !this.encode(draft)) continue;
+      this.dispatch(conn, draft);
+    }
+    if (this.inFlight < this.maxInFlight && this.drafts.length > 0) this.armLinger();
+  }
+
+  /** Pumps again once `until` settles; `onError` handles its rejection (default: pump anyway). */
+  private block(until: Promise<unknown>, onError?: (err: unknown) => void): void {
+    this.pumpBlocked = true;
+    this.clearLinger();
+    until.then(
+      () => {
+        this.pumpBlocked = false;
+        this.pump();
+      },
+      (err: unknown) => {
+        this.pumpBlocked = false;
+        if (onError !== undefined) onError(err);
+        this.pump();
+      },
+    );
+  }
+
+  /** Removes and returns the first draft that is full or past its linger. */
+  private takeSendable(now: number): Draft | undefined {
+    const drafts = this.drafts;
+    for (let i = 0; i < drafts.length; i++) {
+      const draft = drafts[i]!;
+      if (!draft.full && now - draft.createdAt < this.lingerMs) continue;
+      if (i === 0) drafts.shift();
+      else drafts.splice(i, 1);
+      this.closeDraft(draft);
+      return draft;
+    }
+    return undefined;
+  }
+
+  /** The draft takes no more records: later ones for its partition start a new one. */
+  private closeDraft(draft: Draft): void {
+    draft.full = true;
+    const state = this.topics.get(draft.topic);
+    if (state !== undefined && state.open[draft.partition] === draft) state.open[draft.partition] = undefined;
+  }
+
+  /**
+   * Encodes the draft's records into draft.buf; false when it cannot go as it is:
+   * split in two (an estimate fell short of a frame's limit; both halves are put at
+   * the head of the queue) or failed (its records rejected).
+   */
+  private encode(draft: Draft): boolean {
+    try {
+      draft.buf = encodeBatch(draft.records);
+    } catch (err) {
+      this.rejectDraft(draft, err);
+      return false;
+    }
+    if (draft.buf.length <= this.maxBatchBytes) {
+      // The bytes are all a resend needs; the record objects can go now.
+      draft.records = NO_RECORDS;
+      return true;
+    }
+    const size = draft.buf.length;
+    draft.buf = undefined;
+    if (draft.records.length === 1) {
+      this.rejectDraft(draft, new CommitLogError(ErrorCode.RECORD_TOO_LARGE, `a record of ${size} bytes (as a batch) exceeds the ${this.maxBatchBytes} bytes a produce frame can carry`, { topic: draft.topic, partition: draft.partition }));
+      return false;
+    }
+    const half = draft.records.length >>> 1;
+    const halves = [0, half].map((from, i) => {
+      const to = i === 0 ? half : draft.records.length;
+      const part = new Draft(draft.seq, draft.topic, draft.partition, draft.createdAt);
+      part.records = draft.records.slice(from, to);
+      part.owners = draft.owners.slice(from, to);
+      part.slots = draft.slots.slice(from, to);
+      part.full = true;
+      this.unsettled.add(part);
+      return part;
+    });
+    this.drafts.unshift(...halves);
+    // The halves settle on their own; whoever waits on the original waits on them.
+    this.unsettled.delete(draft);
+    if (draft.onSettled !== undefined) {
+      const done = draft.onSettled;
+      void Promise.all(halves.map((h) => (h.settledPromise ??= new Promise<void>((resolve) => (h.onSettled = resolve))))).then(done);
+    }
+    return false;
+  }
+
+  private dispatch(conn: Connection, draft: Draft): void {
+    this.inFlight++;
+    const body = { case: 'produce' as const, value: { topic: draft.topic, partition: draft.partition, acks: WIRE_ACKS[this.acks] } };
+    if (this.acks === 'none') {
+      conn.send(body, draft.buf).then(
+        () => this.onBatchDone(draft, -1),
+        (err: unknown) => this.onBatchFailed(draft, err),
+      );
+      return;
+    }
+    conn.request(body, draft.buf).then(
+      (response) => {
+        const value = response.header.body?.case === 'produce' ? response.header.body.value : undefined;
+        if (value === undefined) {
+          this.onBatchFailed(draft, new CommitLogError(ErrorCode.BAD_FRAME, `produce response from ${conn.address} carries no produce body`));
+        } else if (value.lastOffset - value.baseOffset !== draft.owners.length - 1) {
+          this.onBatchFailed(draft, new CommitLogError(ErrorCode.BAD_FRAME, `produce response for ${draft.owners.length} records has offsets ${value.baseOffset}..${value.lastOffset}`));
+        } else {
+          this.onBatchDone(draft, value.baseOffset);
+        }
+      },
+      (err: unknown) => this.onBatchFailed(draft, err),
+    );
+  }
+
+  private onBatchDone(draft: Draft, baseOffset: number): void {
+    this.inFlight--;
+    const { owners, slots, partition } = draft;
+    const n = owners.length;
+    for (let i = 0; i < n; i++) {
+      const meta: RecordMetadata = { partition, offset: baseOffset < 0 ? -1 : baseOffset + i };
+      const owner = owners[i]!;
+      if (typeof owner === 'function') {
+        owner(meta as never);
+      } else if (!owner.settled) {
+        owner.results[slots[i]!] = meta;
+        if (--owner.remaining === 0) {
+          owner.settled = true;
+          owner.resolve(owner.results as never);
+        }
+      }
+    }
+    this.settle(draft);
+    this.pump();
+  }
+
+  private onBatchFailed(draft: Draft, err: unknown): void {
+    this.inFlight--;
+    if (isRetriable(err) && draft.attempts < this.retries) {
+      draft.attempts++;
+      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + backoffMs(draft.attempts - 1, this.retryBackoffMs));
+      let i = this.retryQueue.length;
+      while (i > 0 && this.retryQueue[i - 1]!.seq > draft.seq) i--;
+      this.retryQueue.splice(i, 0, draft);
+      this.pump();
+      return;
+    }
+    if (err instanceof CommitLogError && (err.code === ErrorCode.UNKNOWN_TOPIC || err.code === ErrorCode.UNKNOWN_PARTITION)) {
+      // The topic may be gone or recreated: the next send asks for its partitions again.
+      const state = this.topics.get(draft.topic);
+      if (state !== undefined) state.partitions = -1;
+    }
+    this.rejectDraft(draft, err);
+    this.pump();
+  }
+
+  private rejectDraft(draft: Draft, err: unknown): void {
+    const owners = draft.owners;
+    for (let i = 0; i < owners.length; i++) {
+      const owner = owners[i]!;
+      if (typeof owner === 'function') rejectThrough(owner, err);
+      else this.rejectDelivery(owner, err);
+    }
+    this.settle(draft);
+  }
+
+  private settle(draft: Draft): void {
+    this.unsettled.delete(draft);
+    draft.onSettled?.();
+  }
+
+  /** The connection could not be (re)established: every batch not yet sent fails. */
+  private failUndispatched(err: unknown): void {
+    const drafts = [...this.retryQueue, ...this.drafts];
+    this.retryQueue = [];
+    this.drafts = [];
+    for (const state of this.topics.values()) state.open = [];
+    for (const draft of drafts) this.rejectDraft(draft, err);
+  }
+
+  private rejectDelivery(delivery: Delivery, err: unknown): void {
+    if (delivery.settled) return;
+    delivery.settled = true;
+    delivery.reject(err);
+  }
+
+  // ---- connection and metadata ------------------------------------------------------
+
+  /** The open connection, (re)connecting with backoff up to `retries` times. */
+  private connection(): Promise<Connection> {
+    if (this.conn !== undefined && this.conn.isOpen) return Promise.resolve(this.conn);
+    this.connecting ??= this.connectWithRetries().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async connectWithRetries(): Promise<Connection> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const conn = await Connection.connect({
+          host: this.host,
+          port: this.port,
+          clientId: this.clientOptions.clientId,
+          connectTimeoutMs: this.clientOptions.connectTimeoutMs,
+          requestTimeoutMs: this.clientOptions.requestTimeoutMs,
+          maxFrameBytes: this.clientOptions.maxFrameBytes,
+          writeHighWaterMarkBytes: Math.max(2 * this.batchBytes, 64 * 1024),
+        });
+        this.conn = conn;
+        conn.onClose(() => {
+          if (this.conn === conn) this.conn = undefined;
+        });
+        return conn;
+      } catch (err) {
+        if (attempt >= this.retries || !isRetriable(err)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, this.retryBackoffMs)));
+      }
+    }
+  }
+
+  /** Parks a send until the topic's partition count is known (one Metadata request at a time per topic). */
+  private waitForMetadata(topic: string, send: WaitingSend): void {
+    let list = this.waiting.get(topic);
+    if (list === undefined) this.waiting.set(topic, (list = []));
+    list.push(send);
+    if (this.metadataRequests.has(topic)) return;
+    const request = this.fetchPartitionCount(topic).then(
+      (count) => {
+        this.metadataRequests.delete(topic);
+        const state = this.topicState(topic);
+        state.partitions = count;
+        const waiting = this.waiting.get(topic) ?? [];
+        this.waiting.delete(topic);
+        for (const w of waiting) this.route(state, topic, w.records, w.estimates, w.owner);
+        return count;
+      },
+      (err: unknown) => {
+        this.metadataRequests.delete(topic);
+        const waiting = this.waiting.get(topic) ?? [];
+        this.waiting.delete(topic);
+        for (const w of waiting) {
+          if (w.owner instanceof Delivery) this.rejectDelivery(w.owner, err);
+          else rejectThrough(w.owner, err);
+        }
+        return -1;
+      },
+    );
+    this.metadataRequests.set(topic, request);
+  }
+
+  private async fetchPartitionCount(topic: string): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      // connection() does its own retries: its failure is final.
+      const conn = await this.connection();
+      try {
+        const response = await conn.request({ case: 'metadata', value: { topics: [topic] } });
+        const body = response.header.body;
+        const meta = body?.case === 'metadata' ? body.value.topics.find((t) => t.name === topic) : undefined;
+        if (meta === undefined || meta.partitions.length === 0) {
+          throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `unknown topic ${topic}`, { topic });
+        }
+        return meta.partitions.length;
+      } catch (err) {
+        if (attempt >= this.retries || !isRetriable(err)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, this.retryBackoffMs)));
+      }
+    }
+  }
+}
+
+/** Checks a record's field types and estimates its encoded bytes (strings counted as one byte a character). */
+function estimateRecord(record: ProducerRecord, index: number): number {
+  if (typeof record !== 'object' || record === null) throw invalidArgument(`record ${index} must be an object, got ${record === null ? 'null' : typeof record}`);
+  let bytes = RECORD_OVERHEAD_BYTES + fieldBytes(record.value, 'value', index, false) + fieldBytes(record.key, 'key', index, true);
+  const headers = record.headers;
+  if (headers != null) {
+    if (typeof headers !== 'object') throw invalidArgument(`headers of record ${index} must be an object or a list`);
+    if (Array.isArray(headers)) {
+      for (const h of headers) bytes += 4 + (typeof h?.key === 'string' ? h.key.length : 0) + fieldBytes(h?.value, 'a header value', index, false);
+    } else {
+      for (const key in headers) bytes += 4 + key.length + fieldBytes(headers[key], 'a header value', index, false);
+    }
+  }
+  const ts = record.timestamp;
+  if (ts != null && (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0)) {
+    throw invalidArgument(`timestamp of record ${index} must be a non-negative integer of ms since the epoch, got ${String(ts)}`);
+  }
+  return bytes;
+}
+
+function fieldBytes(v: unknown, what: string, index: number, optional: boolean): number {
+  if (typeof v === 'string') return v.length;
+  if (v instanceof Uint8Array) return v.byteLength;
+  if (v === null || (optional && v === undefined)) return 0;
+  throw invalidArgument(`${what} of record ${index} must be a Buffer, a string or null, got ${v === undefined ? 'undefined' : typeof v}`);
+}
