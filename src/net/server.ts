@@ -24,6 +24,7 @@
 import net from 'node:net';
 import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
 import { OffsetsStore } from '../index/offsets-store.js';
+import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LOG_OVERHEAD, RECORD_COUNT_POS } from '../log/batch.js';
 import type { CommitLog, Logger } from '../log/commit-log.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from './frame.js';
 import { errorFields, handle, type Reply } from './handlers.js';
@@ -55,6 +56,38 @@ export interface BrokerOptions {
   /** close() destroys connections whose responses are still unsent after this long. Default 5000. */
   closeTimeoutMs?: number;
   logger?: Logger;
+  /** Told about every answered request (metrics); see RequestObservation. */
+  observer?: BrokerObserver;
+  /**
+   * How fetch payloads leave: 'sendfile' (default, zero-copy, page cache -> socket in
+   * the kernel) or 'copy' (the bytes copied into a Buffer and written with
+   * socket.write): the baseline the network benchmark compares against.
+   */
+  fetchPath?: 'sendfile' | 'copy';
+}
+
+/**
+ * One request, once its response was handed to the socket (for a produce with acks
+ * NONE: once its append finished). For metrics: called synchronously on the broker's
+ * event loop, so it must be cheap and must not throw.
+ */
+export interface RequestObservation {
+  /** The request kind: 'produce', 'fetch', 'metadata', ... */
+  kind: string;
+  /** The topic the request names ('' for metadata and offsetCommit). */
+  topic: string;
+  /** From the decoded request to the last byte of its response handed to the socket. */
+  durationMs: number;
+  /** The response's error code; '' when the request succeeded. */
+  errorCode: string;
+  /** produce: the appended batch's bytes; fetch: the batch bytes sent; 0 otherwise and on error. */
+  bytes: number;
+  /** produce: the appended batch's records; fetch: the records of the batches sent; 0 otherwise and on error. */
+  records: number;
+}
+
+export interface BrokerObserver {
+  onRequest(observation: RequestObservation): void;
 }
 
 export interface ConnectionStats {
@@ -119,6 +152,12 @@ interface Pending {
   reply: Promise<{ header: ResponseHeader; reply: Reply } | null>;
   /** Request payload bytes held until the handler is done with them. */
   heldBytes: number;
+  /** Filled in for BrokerOptions.observer, when there is one. */
+  observed?: Observed;
+}
+
+interface Observed extends RequestObservation {
+  started: number;
 }
 
 /** Starts listening; resolves once connections are accepted. */
@@ -138,7 +177,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 
   const counters: Counters = { connectionsAccepted: 0, requests: 0, responses: 0, errors: 0, badFrames: 0, sendfileBytes: 0, producedBytes: 0, maxPendingBytes: 0 };
   const connections = new Set<Connection>();
-  const shared: Shared = { log, offsets, logger, maxFrameBytes, counters };
+  const fetchPath = options.fetchPath ?? 'sendfile';
+  if (fetchPath !== 'sendfile' && fetchPath !== 'copy') throw invalidArgument(`fetchPath must be 'sendfile' or 'copy', got ${String(fetchPath)}`);
+  const shared: Shared = { log, offsets, logger, maxFrameBytes, counters, observer: options.observer, fetchPath };
   let nextId = 1;
 
   // allowHalfOpen: a client may send its requests, shut down its side and still
@@ -187,6 +228,8 @@ interface Shared {
   logger: Logger;
   maxFrameBytes: number;
   counters: Counters;
+  observer: BrokerObserver | undefined;
+  fetchPath: 'sendfile' | 'copy';
 }
 
 class Connection {
@@ -319,20 +362,22 @@ class Connection {
       replied = Promise.reject(err);
     }
     const silent = body.case === 'produce' && body.value.acks === 'NONE';
+    const observed = this.shared.observer === undefined ? undefined : observe(body, payload);
     const result = replied.then(
       (reply) => (reply.kind === 'none' ? null : { header: { correlationId, errorCode: '', errorMessage: '', body: reply.body }, reply }),
       (err: unknown) => {
         if (!silent) return failure(correlationId, err);
+        if (observed !== undefined) observed.errorCode = errorFields(err).errorCode;
         counters.errors++;
         this.shared.logger.info({ connection: this.remote, ...errorFields(err) }, 'produce with acks NONE failed');
         return null;
       },
     );
-    this.enqueue(result, payload.length);
+    this.enqueue(result, payload.length, observed);
   }
 
-  private enqueue(reply: Pending['reply'], heldBytes: number): void {
-    const pending: Pending = { reply, heldBytes };
+  private enqueue(reply: Pending['reply'], heldBytes: number, observed?: Observed): void {
+    const pending: Pending = { reply, heldBytes, observed };
     this.heldBytes += heldBytes;
     // The payload is released once the handler is done, not when the response is sent.
     if (heldBytes > 0) {
@@ -351,8 +396,10 @@ class Connection {
     this.writing = true;
     try {
       while (this.head < this.queue.length) {
-        const item = await this.queue[this.head].reply;
-        if (item !== null) await this.send(item.header, item.reply);
+        const { reply, observed } = this.queue[this.head];
+        const item = await reply;
+        if (item !== null) await this.send(item.header, item.reply, observed);
+        if (observed !== undefined) this.report(observed);
         this.queue[this.head] = undefined as unknown as Pending;
         this.head++;
         if (this.head > 1024 && this.head * 2 > this.queue.length) {
@@ -367,7 +414,17 @@ class Connection {
     if (this.ending || this.peerEnded) this.finish();
   }
 
-  private async send(header: ResponseHeader, reply: Reply): Promise<void> {
+  private report(observed: Observed): void {
+    observed.durationMs = performance.now() - observed.started;
+    if (observed.errorCode !== '') observed.bytes = observed.records = 0;
+    try {
+      this.shared.observer!.onRequest(observed);
+    } catch (err) {
+      this.shared.logger.warn({ err: String(err) }, 'broker observer failed');
+    }
+  }
+
+  private async send(header: ResponseHeader, reply: Reply, observed?: Observed): Promise<void> {
     const slice = reply.kind === 'fetch' ? reply.slice : null;
     try {
       if (this.socket.destroyed) return;
@@ -381,12 +438,22 @@ class Connection {
       }
       const counters = this.shared.counters;
       if (header.errorCode !== '') counters.errors++;
+      if (observed !== undefined) observed.errorCode = header.errorCode;
       const length = header.errorCode === '' && slice !== null ? slice.length : 0;
       this.socket.write(encodeFrame(bytes, length, U32_MAX));
       if (length > 0) {
         try {
-          await sendFileRange(this.socket, slice!.fd, slice!.position, length);
-          counters.sendfileBytes += length;
+          if (this.shared.fetchPath === 'copy') {
+            const copy = Buffer.from(slice!.segment.data.subarray(slice!.position, slice!.position + length));
+            this.socket.write(copy);
+          } else {
+            await sendFileRange(this.socket, slice!.fd, slice!.position, length);
+            counters.sendfileBytes += length;
+          }
+          if (observed !== undefined) {
+            observed.bytes = length;
+            observed.records = recordsIn(slice!.segment.data, slice!.position, length);
+          }
         } catch (err) {
           // Half a payload is on the wire: the stream has no frame boundary any more.
           this.shared.logger.info({ connection: this.remote, err: String(err) }, 'fetch transfer failed; closing the connection');
@@ -453,6 +520,28 @@ class Connection {
     // at shutdown, when the client answers our FIN, or shutdown()'s timeout).
     this.socket.end();
   }
+}
+
+/** What the observer learns of a request before it is handled. */
+function observe(body: NonNullable<RequestHeader['body']>, payload: Buffer): Observed {
+  const v = body.value as { topic?: unknown; name?: unknown };
+  const topic = typeof v.topic === 'string' ? v.topic : typeof v.name === 'string' ? v.name : '';
+  const produce = body.case === 'produce';
+  const records = produce && payload.length >= BATCH_HEADER_BYTES ? payload.readInt32BE(RECORD_COUNT_POS) : 0;
+  return { kind: body.case, topic, started: performance.now(), durationMs: 0, errorCode: '', bytes: produce ? payload.length : 0, records };
+}
+
+/** Records in the whole batches of data[position, position + length) (their headers' counts). */
+function recordsIn(data: Buffer, position: number, length: number): number {
+  let records = 0;
+  const end = position + length;
+  for (let p = position; p + BATCH_HEADER_BYTES <= end;) {
+    const batchLength = data.readInt32BE(p + BATCH_LENGTH_POS);
+    if (batchLength <= 0) break;
+    records += data.readInt32BE(p + RECORD_COUNT_POS);
+    p += LOG_OVERHEAD + batchLength;
+  }
+  return records;
 }
 
 function failure(correlationId: number, err: unknown): { header: ResponseHeader; reply: Reply } {
