@@ -261,11 +261,7 @@ export class CommitLog {
       });
     }
     every(this.settings.retentionCheckIntervalMs, () => {
-      try {
-        this.enforceRetention();
-      } catch (err) {
-        this.logger.warn({ err: String(err) }, 'retention failed');
-      }
+      this.enforceRetention().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'retention failed'));
     });
   }
 
@@ -430,13 +426,13 @@ export class CommitLog {
     await Promise.all(parts.map((p) => p.flush()));
   }
 
-  /** Runs retention on every partition now; returns what it deleted. */
-  enforceRetention(now = Date.now()): { segments: number; bytes: number } {
+  /** Runs retention on every partition now; resolves with what it deleted once the files are gone. */
+  async enforceRetention(now = Date.now()): Promise<{ segments: number; bytes: number }> {
     this.ensureOpen();
     let segments = 0;
     let bytes = 0;
-    for (const p of this.allPartitions()) {
-      const r = p.enforceRetention(now);
+    const results = await Promise.all([...this.allPartitions()].map((p) => p.enforceRetention(now)));
+    for (const r of results) {
       segments += r.segments;
       bytes += r.bytes;
     }

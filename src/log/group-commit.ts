@@ -67,6 +67,10 @@ export class GroupCommit {
   private async loop(): Promise<void> {
     try {
       while (this.flushed < this.written && this.error === null) {
+        // Let every append already on its way (e.g. the appenders the last round just
+        // released, which append again from their continuations) land first, so one
+        // msync covers them all instead of every other round covering half.
+        await yieldToAppenders();
         const target = this.written;
         await this.doFlush();
         this.flushed = target;
@@ -103,4 +107,8 @@ export class GroupCommit {
     this.waiters = [];
     this.head = 0;
   }
+}
+
+function yieldToAppenders(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

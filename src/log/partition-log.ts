@@ -351,7 +351,7 @@ export class PartitionLog {
       this.fail(err, 'sealing segment failed');
     } finally {
       old.refs--;
-      if (old.deleted) this.finishDelete(old);
+      if (old.deleted) void this.finishDelete(old);
       else if (!this.closed) this.options.cache.adopt(old);
     }
   }
@@ -481,7 +481,7 @@ export class PartitionLog {
         if (released) return;
         released = true;
         segment.refs--;
-        if (segment.refs === 0 && segment.deleted) this.finishDelete(segment);
+        if (segment.refs === 0 && segment.deleted) void this.finishDelete(segment);
         // close() left the files of a held segment open for this holder.
         else if (segment.refs === 0 && this.closed) segment.closeFiles();
       },
@@ -586,10 +586,11 @@ export class PartitionLog {
    * their newest record is older than retentionMs. The active segment is never deleted.
    * A segment held by a reader is renamed *.deleted and removed on release.
    */
-  enforceRetention(now = Date.now()): { segments: number; bytes: number } {
+  async enforceRetention(now = Date.now()): Promise<{ segments: number; bytes: number }> {
     let removed = 0;
     let bytes = 0;
     if (this.closed) return { segments: 0, bytes: 0 };
+    const unlinked: Promise<void>[] = [];
     const { retentionBytes, retentionMs } = this.config;
     let total = this.sizeBytes;
     while (this.segments.length > 1) {
@@ -606,9 +607,11 @@ export class PartitionLog {
       total -= oldest.fileBytes;
       bytes += oldest.fileBytes;
       removed++;
-      this.removeSegment(oldest);
+      unlinked.push(this.removeSegment(oldest));
     }
     if (removed > 0) this.writeCheckpointIfBehind();
+    // The segments left the log above, synchronously; only freeing their files waits.
+    await Promise.all(unlinked);
     return { segments: removed, bytes };
   }
 
@@ -620,20 +623,22 @@ export class PartitionLog {
     }
   }
 
-  private removeSegment(segment: Segment): void {
+  /** Resolves once the files are gone (or, for a held segment, renamed *.deleted). */
+  private removeSegment(segment: Segment): Promise<void> {
     segment.deleted = true;
     this.options.cache.forget(segment);
-    if (segment.refs === 0) {
-      this.finishDelete(segment);
-      return;
-    }
+    if (segment.refs === 0) return this.finishDelete(segment);
     segment.renameDeleted();
+    return Promise.resolve();
   }
 
-  private finishDelete(segment: Segment): void {
+  private finishDelete(segment: Segment): Promise<void> {
     this.options.cache.forget(segment);
     segment.closeFiles();
-    segment.unlinkFiles();
+    // Freeing a large file's blocks takes milliseconds: done on the thread pool. A file
+    // that survives a failed unlink is older than the log start: the next open lists it
+    // again and retention deletes it again.
+    return segment.unlinkFilesAsync().catch(() => undefined);
   }
 
   // ---- close ----
@@ -655,11 +660,14 @@ export class PartitionLog {
     } finally {
       this.closed = true;
       this.wakeWaiters();
+      // A preparation still running discards its own result once it sees the log closed
+      // (startPreparing); one that finished is discarded here. Never both.
       const preparing = this.preparing;
+      const prepared = this.prepared;
       this.preparing = null;
-      if (this.prepared !== null) discardPrepared(this.dir, this.prepared);
-      else if (preparing !== null) await preparing.then((p) => discardPrepared(this.dir, p), () => discardPrepared(this.dir, null));
       this.prepared = null;
+      if (prepared !== null) discardPrepared(this.dir, prepared);
+      else if (preparing !== null) await preparing.catch(() => discardPrepared(this.dir, null));
       for (const s of this.segments) {
         this.options.cache.forget(s);
         if (s.refs === 0) s.closeFiles();

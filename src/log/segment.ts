@@ -406,6 +406,18 @@ export class Segment {
     }
   }
 
+  /**
+   * unlinkFiles on the thread pool: freeing a large file's blocks can take tens of
+   * milliseconds, which retention must not spend on the event loop.
+   */
+  async unlinkFilesAsync(): Promise<void> {
+    const paths = segmentPaths(this.dir, this.baseOffset);
+    const files = [paths.log, paths.cq, paths.tix].flatMap((base) => [base, base + DELETED_SUFFIX]);
+    await Promise.all(files.map((file) => fs.promises.unlink(file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw ioError(err, 'deleting segment failed', { path: file });
+    })));
+  }
+
   /** Removes the segment's files, under either name (the segment is closed). */
   unlinkFiles(): void {
     const paths = segmentPaths(this.dir, this.baseOffset);

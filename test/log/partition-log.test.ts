@@ -366,7 +366,7 @@ test('retention by age keeps a segment holding a record newer than the time inde
   log = await openLog(t, dir);
   t.is(log.describeTopic('t').partitions[0].segments, 2);
   // At TS + 10 000 the record of TS + 50 000 is not expired, so its segment stays.
-  t.deepEqual(log.enforceRetention(TS + 10_000), { segments: 0, bytes: 0 });
+  t.deepEqual(await log.enforceRetention(TS + 10_000), { segments: 0, bytes: 0 });
   t.is(log.earliestOffset('t', 0), 0);
 });
 
@@ -390,7 +390,7 @@ test('retention by bytes deletes the oldest sealed segments only, and moves the 
   let drop = 0;
   while (drop < files.length - 1 && total > 150_000) total -= files[drop++][1];
   t.true(drop >= 1);
-  const r = log.enforceRetention();
+  const r = await log.enforceRetention();
   t.deepEqual(r, { segments: drop, bytes: files.slice(0, drop).reduce((a, [, size]) => a + size, 0) });
   const newFirst = files[drop][0];
   t.is(log.earliestOffset('t', 0), newFirst);
@@ -403,7 +403,7 @@ test('retention by bytes deletes the oldest sealed segments only, and moves the 
   t.throws(() => log.read('t', 0, 0), { instanceOf: CommitLogError, code: ErrorCode.OFFSET_OUT_OF_RANGE });
   t.true(activeBytes > 0);
   // Idempotent: nothing more to delete.
-  t.deepEqual(log.enforceRetention(), { segments: 0, bytes: 0 });
+  t.deepEqual(await log.enforceRetention(), { segments: 0, bytes: 0 });
   // And after reopening, the log starts at the new first segment.
   await log.close();
   const again = await openLog(t, dir);
@@ -421,7 +421,7 @@ test('retention never deletes the active segment, however small the limit', asyn
   log = await openLog(t, dir);
   const files = segmentFiles(dir, 't', 0);
   const end = log.latestOffset('t', 0);
-  const r = log.enforceRetention();
+  const r = await log.enforceRetention();
   t.is(r.segments, files.length - 1);
   t.deepEqual(segmentFiles(dir, 't', 0), files.slice(-1));
   t.is(log.earliestOffset('t', 0), files[files.length - 1][0]);
@@ -441,16 +441,16 @@ test('retention by age deletes the sealed segments whose newest record is older 
   t.true(files.length >= 4);
   const newest = (i: number) => TS + files[i + 1][0] - 1; // the last offset of segment i
   // A segment expires once its newest record is more than retentionMs older than now.
-  t.deepEqual(log.enforceRetention(newest(0) + 1000), { segments: 0, bytes: 0 }, 'exactly retentionMs old is kept');
-  t.deepEqual(log.enforceRetention(newest(0) + 1001), { segments: 1, bytes: files[0][1] });
+  t.deepEqual(await log.enforceRetention(newest(0) + 1000), { segments: 0, bytes: 0 }, 'exactly retentionMs old is kept');
+  t.deepEqual(await log.enforceRetention(newest(0) + 1001), { segments: 1, bytes: files[0][1] });
   t.is(log.earliestOffset('t', 0), files[1][0]);
-  t.deepEqual(log.enforceRetention(newest(1) + 1000), { segments: 0, bytes: 0 });
-  t.deepEqual(log.enforceRetention(newest(1) + 1001), { segments: 1, bytes: files[1][1] });
+  t.deepEqual(await log.enforceRetention(newest(1) + 1000), { segments: 0, bytes: 0 });
+  t.deepEqual(await log.enforceRetention(newest(1) + 1001), { segments: 1, bytes: files[1][1] });
   t.is(log.earliestOffset('t', 0), files[2][0]);
   t.deepEqual(segmentFiles(dir, 't', 0), files.slice(2));
   t.throws(() => log.read('t', 0, files[2][0] - 1), { instanceOf: CommitLogError, code: ErrorCode.OFFSET_OUT_OF_RANGE });
   // Far in the future every sealed segment has expired; the active one stays.
-  const r = log.enforceRetention(Date.now() + 365 * DAY_MS);
+  const r = await log.enforceRetention(Date.now() + 365 * DAY_MS);
   t.is(r.segments, files.length - 3);
   t.deepEqual(segmentFiles(dir, 't', 0), files.slice(-1));
   t.is(log.read('t', 0, files[files.length - 1][0])[0].offset, files[files.length - 1][0]);
@@ -464,8 +464,8 @@ test('retention by age with default timestamps deletes every sealed segment once
   await log.close();
   log = await openLog(t, dir);
   const files = segmentFiles(dir, 't', 0);
-  t.deepEqual(log.enforceRetention(), { segments: 0, bytes: 0 }, 'nothing is 7 days old yet');
-  const r = log.enforceRetention(Date.now() + 8 * DAY_MS);
+  t.deepEqual(await log.enforceRetention(), { segments: 0, bytes: 0 }, 'nothing is 7 days old yet');
+  const r = await log.enforceRetention(Date.now() + 8 * DAY_MS);
   t.is(r.segments, files.length - 1);
   t.is(log.earliestOffset('t', 0), files[files.length - 1][0]);
 });
@@ -486,7 +486,7 @@ test('a segment held by readSlice stays readable under its *.deleted name until 
   fs.readSync(slice.fd, expected, 0, slice.length, slice.position);
   const records = log.read('t', 0, 0, { maxBytes: 1_000_000 });
 
-  t.is(log.enforceRetention().segments, files.length - 1);
+  t.is((await log.enforceRetention()).segments, files.length - 1);
   t.throws(() => log.read('t', 0, 0), { instanceOf: CommitLogError, code: ErrorCode.OFFSET_OUT_OF_RANGE });
   // The held segment is renamed, not removed; the others are gone.
   t.false(fs.existsSync(name(0, '.log')));
