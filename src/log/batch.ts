@@ -370,31 +370,72 @@ export function batchSizeOf(records: ProducerRecord[], options: { timestamp?: nu
  * not a Buffer, a string or null, or a timestamp that is not a non-negative integer.
  */
 export function encodeBatch(records: ProducerRecord[], options: EncodeOptions = {}): Buffer {
-  const baseOffset = options.baseOffset ?? 0;
-  const producerId = options.producerId ?? -1;
-  const producerEpoch = options.producerEpoch ?? -1;
-  const baseSequence = options.baseSequence ?? -1;
-  const leaderEpoch = options.partitionLeaderEpoch ?? 0;
-  ensureInteger('baseOffset', baseOffset, 0, Number.MAX_SAFE_INTEGER);
-  ensureInteger('producerId', producerId, -1, Number.MAX_SAFE_INTEGER);
-  ensureInteger('producerEpoch', producerEpoch, -1, 0x7fff);
-  ensureInteger('baseSequence', baseSequence, -1, 0x7fffffff);
-  ensureInteger('partitionLeaderEpoch', leaderEpoch, -1, 0x7fffffff);
-
+  const ids = resolveIds(options);
   const size = measure(records, options.timestamp ?? Date.now());
-  const n = records.length;
   const b = Buffer.allocUnsafe(size);
-  writeInt64(b, BASE_OFFSET_POS, baseOffset);
+  writeMeasured(b, records, ids);
+  return b;
+}
+
+/**
+ * Encoding in two calls, for writing a batch straight into its final place (a segment's
+ * mapping) with no intermediate Buffer: `measureBatch` validates the records and
+ * returns the exact size; `encodeMeasuredBatch` then writes them into `target`, which
+ * must be exactly that many bytes. Nothing else may be measured or encoded in between
+ * (the measurements live in module state), so call the two back to back.
+ */
+export function measureBatch(records: ProducerRecord[], timestamp: number = Date.now()): number {
+  return measure(records, timestamp);
+}
+
+export function encodeMeasuredBatch(target: Buffer, records: ProducerRecord[], options: EncodeOptions = {}): void {
+  writeMeasured(target, records, resolveIds(options));
+}
+
+/** The timestamps of the batch measured last (for the caller's indexes). */
+export function measuredTimestamps(): { firstTimestamp: number; maxTimestamp: number } {
+  return { firstTimestamp, maxTimestamp };
+}
+
+interface BatchIds {
+  baseOffset: number;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+  leaderEpoch: number;
+}
+
+function resolveIds(options: EncodeOptions): BatchIds {
+  const ids = {
+    baseOffset: options.baseOffset ?? 0,
+    producerId: options.producerId ?? -1,
+    producerEpoch: options.producerEpoch ?? -1,
+    baseSequence: options.baseSequence ?? -1,
+    leaderEpoch: options.partitionLeaderEpoch ?? 0,
+  };
+  ensureInteger('baseOffset', ids.baseOffset, 0, Number.MAX_SAFE_INTEGER);
+  ensureInteger('producerId', ids.producerId, -1, Number.MAX_SAFE_INTEGER);
+  ensureInteger('producerEpoch', ids.producerEpoch, -1, 0x7fff);
+  ensureInteger('baseSequence', ids.baseSequence, -1, 0x7fffffff);
+  ensureInteger('partitionLeaderEpoch', ids.leaderEpoch, -1, 0x7fffffff);
+  return ids;
+}
+
+/** Pass two: writes the records measured last into b (exactly the measured size). */
+function writeMeasured(b: Buffer, records: ProducerRecord[], ids: BatchIds): void {
+  const size = b.length;
+  const n = records.length;
+  writeInt64(b, BASE_OFFSET_POS, ids.baseOffset);
   b.writeInt32BE(size - LOG_OVERHEAD, BATCH_LENGTH_POS);
-  b.writeInt32BE(leaderEpoch, LEADER_EPOCH_POS);
+  b.writeInt32BE(ids.leaderEpoch, LEADER_EPOCH_POS);
   b[MAGIC_POS] = MAGIC;
   b.writeInt16BE(0, ATTRIBUTES_POS);
   b.writeInt32BE(n - 1, LAST_OFFSET_DELTA_POS);
   writeInt64(b, FIRST_TIMESTAMP_POS, firstTimestamp);
   writeInt64(b, MAX_TIMESTAMP_POS, maxTimestamp);
-  writeInt64(b, PRODUCER_ID_POS, producerId);
-  b.writeInt16BE(producerEpoch, PRODUCER_EPOCH_POS);
-  b.writeInt32BE(baseSequence, BASE_SEQUENCE_POS);
+  writeInt64(b, PRODUCER_ID_POS, ids.producerId);
+  b.writeInt16BE(ids.producerEpoch, PRODUCER_EPOCH_POS);
+  b.writeInt32BE(ids.baseSequence, BASE_SEQUENCE_POS);
   b.writeInt32BE(n, RECORD_COUNT_POS);
 
   let p = BATCH_HEADER_BYTES;
@@ -421,7 +462,6 @@ export function encodeBatch(records: ProducerRecord[], options: EncodeOptions = 
   }
   if (p !== size) throw new Error(`commitlog bug: encoded ${p} bytes, measured ${size}`);
   b.writeUInt32BE(crc32c(b, ATTRIBUTES_POS, size), CRC_POS);
-  return b;
 }
 
 /** Sets the base offset in place; it lies outside the CRC, which stays valid. */

@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import { CommitLogError, ErrorCode, ioError } from '../errors.js';
 import { readRecoveryPoint, writeRecoveryPoint, type RecoveryPoint } from '../index/checkpoint.js';
-import { decodeBatches, encodeBatch, verifyBatch, LAST_OFFSET_DELTA_POS, MAX_TIMESTAMP_POS } from './batch.js';
+import { decodeBatches, encodeBatch, encodeMeasuredBatch, measureBatch, measuredTimestamps, verifyBatch, LAST_OFFSET_DELTA_POS, MAX_TIMESTAMP_POS } from './batch.js';
 import { CHECKPOINT_FILE, CQ_SUFFIX, LOG_SUFFIX, PREPARED_SUFFIX, TIX_SUFFIX, DELETED_SUFFIX, parseBaseOffset } from './file-names.js';
 import { GroupCommit } from './group-commit.js';
 import type { LogRecord, ProducerRecord } from './record.js';
@@ -203,11 +203,24 @@ export class PartitionLog {
     if (this.closed) throw new CommitLogError(ErrorCode.LOG_CLOSED, `partition ${this.topic}/${this.partition} is closed`, { topic: this.topic, partition: this.partition });
   }
 
-  /** Encodes records as one batch and appends it. */
+  /**
+   * Encodes records as one batch and appends it. In the common case (no roll to wait
+   * for) the batch is encoded straight into the mapping: no intermediate Buffer, one
+   * write of every byte.
+   */
   append(records: ProducerRecord[]): Promise<AppendResult> {
     try {
       this.ensureWritable();
-      return this.appendChecked(encodeBatch(records));
+      if (this.blocked !== null) return this.appendChecked(encodeBatch(records));
+      const size = measureBatch(records);
+      const limitError = this.sizeLimitError(size);
+      if (limitError !== null) return Promise.reject(limitError);
+      if (size > this.active.bytesFree) {
+        const rolling = this.roll();
+        if (rolling !== null) return rolling.then(() => this.appendAfterWait(encodeBatch(records)));
+      }
+      // Nothing was measured since measureBatch (a synchronous roll encodes nothing).
+      return this.writeEncoded(records, size);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -230,14 +243,18 @@ export class PartitionLog {
     }
   }
 
+  private sizeLimitError(size: number): CommitLogError | null {
+    const limit = Math.min(this.config.maxBatchBytes, this.config.segmentBytes);
+    if (size <= limit) return null;
+    return new CommitLogError(ErrorCode.RECORD_TOO_LARGE,
+      `batch of ${size} bytes exceeds the limit of ${limit} bytes (maxBatchBytes ${this.config.maxBatchBytes}, segmentBytes ${this.config.segmentBytes})`,
+      { topic: this.topic, partition: this.partition });
+  }
+
   private appendChecked(batch: Buffer): Promise<AppendResult> {
     const size = batch.length;
-    const limit = Math.min(this.config.maxBatchBytes, this.config.segmentBytes);
-    if (size > limit) {
-      return Promise.reject(new CommitLogError(ErrorCode.RECORD_TOO_LARGE,
-        `batch of ${size} bytes exceeds the limit of ${limit} bytes (maxBatchBytes ${this.config.maxBatchBytes}, segmentBytes ${this.config.segmentBytes})`,
-        { topic: this.topic, partition: this.partition }));
-    }
+    const limitError = this.sizeLimitError(size);
+    if (limitError !== null) return Promise.reject(limitError);
     if (this.blocked !== null) return this.blocked.then(() => this.appendAfterWait(batch));
     if (size > this.active.bytesFree) {
       const rolling = this.roll();
@@ -261,10 +278,29 @@ export class PartitionLog {
     } catch (err) {
       return Promise.reject(ioError(err, 'append failed', { topic: this.topic, partition: this.partition }));
     }
+    return this.afterWrite(segment, batch.length, baseOffset, lastOffsetDelta);
+  }
+
+  /** write() for records measured by measureBatch: encoded in place in the mapping. */
+  private writeEncoded(records: ProducerRecord[], size: number): Promise<AppendResult> {
+    const segment = this.active;
+    const baseOffset = segment.nextOffset;
+    const lastOffsetDelta = records.length - 1;
+    const { maxTimestamp } = measuredTimestamps();
+    try {
+      segment.appendEncoded(size, (target) => encodeMeasuredBatch(target, records, { baseOffset }), baseOffset, lastOffsetDelta, maxTimestamp);
+    } catch (err) {
+      return Promise.reject(ioError(err, 'append failed', { topic: this.topic, partition: this.partition }));
+    }
+    return this.afterWrite(segment, size, baseOffset, lastOffsetDelta);
+  }
+
+  /** What follows every write: warm-up, allocate-ahead, waking readers, the flush policy. */
+  private afterWrite(segment: Segment, size: number, baseOffset: number, lastOffsetDelta: number): Promise<AppendResult> {
     if (this.options.warmSegments) segment.maybeWarmAhead();
     // Allocate the next segment ahead once the active one is half full.
     if (this.preparing === null && this.prepared === null && segment.writePosition * 2 > segment.fileBytes) this.startPreparing();
-    const end = (this.commit.written += batch.length);
+    const end = (this.commit.written += size);
     const signal = this.appendSignal;
     if (signal !== null) {
       this.appendSignal = null;

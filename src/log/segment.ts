@@ -242,6 +242,20 @@ export class Segment {
     this.nextOffset = baseOffset + lastOffsetDelta + 1;
   }
 
+  /**
+   * Like appendBatch, for a batch `encode` writes straight into the mapping at
+   * writePosition (`target` is exactly `size` bytes, base offset included).
+   */
+  appendEncoded(size: number, encode: (target: Buffer) => void, baseOffset: number, lastOffsetDelta: number, maxTimestamp: number): void {
+    const position = this.writePosition;
+    this.cqIndex!.ensureRoom();
+    this.tixIndex!.ensureRoom();
+    encode(this.buf!.subarray(position, position + size));
+    this.indexBatch(baseOffset, position, size, maxTimestamp);
+    this.writePosition = position + size;
+    this.nextOffset = baseOffset + lastOffsetDelta + 1;
+  }
+
   /** Adds the index entries of a batch at `position` (append and index rebuild). */
   indexBatch(baseOffset: number, position: number, size: number, maxTimestamp: number): void {
     const relativeOffset = baseOffset - this.baseOffset;

@@ -500,6 +500,9 @@ test('a segment held by readSlice stays readable under its *.deleted name until 
   t.deepEqual(after, expected);
   t.is(records[0].key!.toString(), 'k0');
   slice.release();
+  // Release closes the segment at once and frees its files on the thread pool.
+  t.false(slice.segment.isOpen);
+  await until(() => !fs.readdirSync(pdir).some((n) => n.includes('.deleted')), 5000, 'the released segment to be unlinked');
   t.false(fs.existsSync(name(0, '.log.deleted')));
   t.false(fs.existsSync(name(0, '.cq.deleted')));
   t.false(fs.existsSync(name(0, '.tix.deleted')));
