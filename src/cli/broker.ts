@@ -1,100 +1,152 @@
 /**
  * `commitlog broker`: opens the data directory (taking its lock), serves it with
- * startBroker, and on SIGINT/SIGTERM stops accepting, answers the requests already
- * received, closes the CommitLog cleanly (writing `.clean-shutdown`) and exits 0.
- * A second signal during shutdown exits 1 at once. Prints `listening on HOST:PORT`
- * on stdout once connections are accepted; everything else goes to stderr.
+ * startBroker and, with --metrics-port, serves Prometheus metrics over HTTP. On
+ * SIGINT/SIGTERM it stops accepting, answers the requests already received, closes the
+ * CommitLog cleanly (writing `.clean-shutdown`) and exits 0; a second signal during
+ * shutdown exits 1 at once.
+ *
+ * stdout carries two lines for scripts and tests, `commitlog broker metrics on
+ * HOST:PORT` (with --metrics-port) and then `commitlog broker listening on HOST:PORT`,
+ * printed once connections are accepted. Everything else is the structured log on
+ * stderr (src/ops/logger.ts). Settings come from flags, COMMITLOG_* variables, a
+ * config file and defaults, in that order (src/ops/config.ts).
  */
-import { parseArgs } from 'node:util';
 import { CommitLogError, ErrorCode } from '../errors.js';
-import { CommitLog, type Logger } from '../log/commit-log.js';
+import { CommitLog } from '../log/commit-log.js';
 import type { FlushPolicy } from '../log/partition-log.js';
-import { DEFAULT_HOST, DEFAULT_PORT, startBroker } from '../net/server.js';
+import { startBroker, type Broker } from '../net/server.js';
+import { resolveSettings, type SettingName } from '../ops/config.js';
+import { createLogger, type CliLogger, type LogLevel } from '../ops/logger.js';
+import { BrokerMetrics, serveMetrics, type MetricsServer } from '../ops/metrics.js';
+import { describeError, guard, parse } from './args.js';
 
-const USAGE = `usage: commitlog broker [--dir DIR] [--host HOST] [--port PORT] [--flush sync|async|os] [--segment-bytes N]
+export const USAGE = `usage: commitlog broker [--dir DIR] [--host HOST] [--port PORT] [--flush sync|async|os]
+                        [--flush-interval-ms MS] [--segment-bytes N] [--metrics-port PORT]
+                        [--metrics-host HOST] [--config FILE] [--log-level LEVEL]
 
-  --dir DIR            data directory (default ./data)
-  --host HOST          address to listen on (default ${DEFAULT_HOST})
-  --port PORT          TCP port, 0 for any free one (default ${DEFAULT_PORT})
-  --flush POLICY       sync: acknowledge after msync (default); async: flush in the
-                       background; os: leave it to the kernel
-  --segment-bytes N    segment size of topics created without their own (default 1 GiB)
+Serves a data directory over TCP until SIGINT or SIGTERM, then closes it cleanly.
+
+  --dir DIR              data directory, created if missing (default ./data)
+  --host HOST            address to listen on (default 127.0.0.1)
+  --port PORT            TCP port, 0 for any free one (default 7070)
+  --flush POLICY         sync: acknowledge after msync (default); async: flush in the
+                         background; os: leave it to the kernel
+  --flush-interval-ms MS async: flush at least this often (default 1000)
+  --segment-bytes N      segment size of topics created without their own (default 1 GiB)
+  --metrics-port PORT    serve Prometheus metrics at http://HOST:PORT/metrics (0: any port)
+  --metrics-host HOST    address of the metrics endpoint (default: --host)
+  --config FILE          JSON file of settings (keys are these flag names)
+  --log-level LEVEL      trace, debug, info (default), warn, error, fatal or silent
+
+Every setting can also come from COMMITLOG_<NAME> (e.g. COMMITLOG_PORT=7071) or the
+config file; flags win over the environment, which wins over the file.
+Prints 'commitlog broker listening on HOST:PORT' on stdout once it accepts connections.
 `;
 
-const logger: Logger = {
-  info: (fields, message) => process.stderr.write(`${new Date().toISOString()} info ${message} ${JSON.stringify(fields)}\n`),
-  warn: (fields, message) => process.stderr.write(`${new Date().toISOString()} warn ${message} ${JSON.stringify(fields)}\n`),
-};
+const NAMES = ['dir', 'host', 'port', 'flush', 'flush-interval-ms', 'segment-bytes', 'metrics-port', 'metrics-host', 'log-level'] as const satisfies readonly SettingName[];
+
+const OPTIONS = {
+  dir: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  flush: { type: 'string' },
+  'flush-interval-ms': { type: 'string' },
+  'segment-bytes': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
+  config: { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
 
 function fail(message: string, code: number): number {
   process.stderr.write(`commitlog broker: ${message}\n`);
   return code;
 }
 
-function parseInteger(name: string, text: string, min: number, max: number): number {
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(text)}`);
-  return n;
+export function run(args: string[]): Promise<number> {
+  return guard('broker', USAGE, async () => {
+    const parsed = parse(args, OPTIONS, USAGE, { min: 0, max: 0 });
+    if (parsed === null) return 0;
+    const { values, sources, configFile } = resolveSettings(NAMES, { flags: parsed.values });
+    const logger = createLogger({ level: values['log-level'] as LogLevel, name: 'broker' });
+    logger.debug({ settings: values, sources, configFile }, 'settings');
+    return serve(logger, {
+      dir: values.dir as string,
+      host: values.host as string,
+      port: values.port as number,
+      flush: values.flush as FlushPolicy,
+      flushIntervalMs: values['flush-interval-ms'] as number,
+      segmentBytes: values['segment-bytes'] as number,
+      metricsPort: values['metrics-port'] as number | undefined,
+      metricsHost: (values['metrics-host'] ?? values.host) as string,
+    });
+  });
 }
 
-export async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        dir: { type: 'string', default: './data' },
-        host: { type: 'string', default: DEFAULT_HOST },
-        port: { type: 'string', default: String(DEFAULT_PORT) },
-        flush: { type: 'string', default: 'sync' },
-        'segment-bytes': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    return fail(`${(err as Error).message}\n\n${USAGE}`, 2);
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  let port: number;
-  let segmentBytes: number | undefined;
-  const flush = values.flush as FlushPolicy;
-  try {
-    port = parseInteger('port', values.port, 0, 65535);
-    if (values['segment-bytes'] !== undefined) segmentBytes = parseInteger('segment-bytes', values['segment-bytes'], 1, Number.MAX_SAFE_INTEGER);
-    if (flush !== 'sync' && flush !== 'async' && flush !== 'os') throw new Error(`--flush must be sync, async or os, got ${JSON.stringify(values.flush)}`);
-  } catch (err) {
-    return fail(`${(err as Error).message}\n\n${USAGE}`, 2);
-  }
+interface ServeOptions {
+  dir: string;
+  host: string;
+  port: number;
+  flush: FlushPolicy;
+  flushIntervalMs: number;
+  segmentBytes: number;
+  metricsPort: number | undefined;
+  metricsHost: string;
+}
 
-  let log: CommitLog;
-  try {
-    log = await CommitLog.open({ dir: values.dir, flush, logger, topicDefaults: segmentBytes === undefined ? {} : { segmentBytes } });
-  } catch (err) {
-    if (err instanceof CommitLogError && err.code === ErrorCode.INVALID_ARGUMENT) return fail(`${err.message}\n\n${USAGE}`, 2);
-    const code = err instanceof CommitLogError ? ` (${err.code})` : '';
-    return fail(`cannot open data directory ${values.dir}: ${(err as Error).message}${code}`, 1);
-  }
-  let broker;
-  try {
-    broker = await startBroker({ log, host: values.host, port, logger });
-  } catch (err) {
-    await log.close();
-    return fail(`cannot listen on ${values.host}:${port}: ${(err as Error).message}`, 1);
-  }
-  const shown = broker.host.includes(':') ? `[${broker.host}]` : broker.host;
-  process.stdout.write(`commitlog broker listening on ${shown}:${broker.port} (dir ${log.dir}, flush ${flush})\n`);
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
+  // Listening first: without a listener Node dies of SIGTERM at once, and a signal
+  // that arrives while the log opens must still lead to a clean close.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  const metrics = o.metricsPort === undefined ? undefined : new BrokerMetrics();
+  let log: CommitLog;
+  try {
+    log = await CommitLog.open({
+      dir: o.dir,
+      flush: o.flush,
+      flushIntervalMs: o.flushIntervalMs,
+      logger,
+      hooks: metrics?.flushHooks,
+      topicDefaults: { segmentBytes: o.segmentBytes },
+    });
+  } catch (err) {
+    if (err instanceof CommitLogError && err.code === ErrorCode.INVALID_ARGUMENT) return fail(err.message, 2);
+    return fail(`cannot open data directory ${o.dir}: ${describeError(err)}`, 1);
+  }
+  const r = log.recovery;
+  logger.info({ dir: log.dir, clean: r.clean, topics: log.listTopics().length, droppedBatches: r.droppedBatches, droppedBytes: r.droppedBytes, durationMs: Math.round(r.durationMs) }, r.clean ? 'opened data directory' : 'opened data directory after recovery');
+
+  let broker: Broker;
+  try {
+    broker = await startBroker({ log, host: o.host, port: o.port, logger, observer: metrics?.observer });
+  } catch (err) {
+    await log.close();
+    return fail(`cannot listen on ${o.host}:${o.port}: ${describeError(err)}`, 1);
+  }
+  let metricsServer: MetricsServer | undefined;
+  if (metrics !== undefined) {
+    metrics.attach(log, broker);
+    try {
+      metricsServer = await serveMetrics(metrics, o.metricsHost, o.metricsPort!, logger);
+    } catch (err) {
+      await broker.close();
+      await log.close();
+      return fail(`cannot serve metrics on ${o.metricsHost}:${o.metricsPort}: ${describeError(err)}`, 1);
+    }
+    const at = `${bracket(metricsServer.host)}:${metricsServer.port}`;
+    logger.info({ url: `http://${at}/metrics` }, `metrics on ${at}`);
+    process.stdout.write(`commitlog broker metrics on ${at}\n`);
+  }
+  const at = `${bracket(broker.host)}:${broker.port}`;
+  logger.info({ dir: log.dir, flush: o.flush }, `listening on ${at}`);
+  process.stdout.write(`commitlog broker listening on ${at} (dir ${log.dir}, flush ${o.flush})\n`);
+
+  const signal = await stopSignal;
   const force = (): void => {
-    process.stderr.write('commitlog broker: second signal during shutdown; exiting now\n');
+    logger.error({}, 'second signal during shutdown; exiting now');
     process.exit(1);
   };
   process.once('SIGINT', force);
@@ -104,15 +156,22 @@ export async function run(args: string[]): Promise<number> {
   try {
     await broker.close();
   } catch (err) {
-    code = fail(`stopping the server failed: ${(err as Error).message}`, 1);
+    logger.error({ err: describeError(err) }, 'stopping the server failed');
+    code = 1;
   }
+  await metricsServer?.close();
   try {
     await log.close();
   } catch (err) {
-    code = fail(`closing the data directory failed: ${(err as Error).message}`, 1);
+    logger.error({ err: describeError(err) }, 'closing the data directory failed');
+    code = 1;
   }
   process.removeListener('SIGINT', force);
   process.removeListener('SIGTERM', force);
-  logger.info({}, 'stopped');
+  logger.info({ code }, 'stopped');
   return code;
+}
+
+function bracket(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
