@@ -38,6 +38,9 @@ export interface RemotePartitionDescription {
   logStartOffset: number;
   /** The log end offset: where the next record goes. */
   nextOffset: number;
+  /** Bytes of log data stored, not counting indexes. */
+  sizeBytes: number;
+  segments: number;
 }
 
 export interface RemoteTopicDescription {
@@ -117,7 +120,7 @@ export class Admin {
     return {
       name: topic.name,
       partitions: topic.partitions
-        .map((p) => ({ partition: p.partition, logStartOffset: p.earliestOffset, nextOffset: p.latestOffset }))
+        .map((p) => ({ partition: p.partition, logStartOffset: p.earliestOffset, nextOffset: p.latestOffset, sizeBytes: p.sizeBytes, segments: p.segments }))
         .sort((a, b) => a.partition - b.partition),
     };
   }

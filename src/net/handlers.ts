@@ -137,7 +137,7 @@ function metadata(ctx: HandlerContext, req: MetadataRequest): Reply {
     const d = log.describeTopic(name);
     return {
       name,
-      partitions: d.partitions.map((p) => ({ partition: p.partition, earliestOffset: p.logStartOffset, latestOffset: p.nextOffset })),
+      partitions: d.partitions.map((p) => ({ partition: p.partition, earliestOffset: p.logStartOffset, latestOffset: p.nextOffset, sizeBytes: p.sizeBytes, segments: p.segments })),
     };
   });
   return { kind: 'body', body: { case: 'metadata', value: { topics } } };

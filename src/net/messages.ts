@@ -83,6 +83,10 @@ export interface PartitionMetadata {
   partition: number;
   earliestOffset: number;
   latestOffset: number;
+  /** Bytes of log data stored (0 from a broker that does not report it). */
+  sizeBytes: number;
+  /** Segment files (0 from a broker that does not report it). */
+  segments: number;
 }
 
 export interface TopicMetadata {

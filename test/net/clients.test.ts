@@ -391,10 +391,11 @@ test('Admin creates, lists, describes and deletes topics and looks up offsets', 
   t.deepEqual(await admin.describeTopic('b'), {
     name: 'b',
     partitions: [
-      { partition: 0, logStartOffset: 0, nextOffset: 0 },
-      { partition: 1, logStartOffset: 0, nextOffset: 4 },
+      { partition: 0, logStartOffset: 0, nextOffset: 0, sizeBytes: 0, segments: 1 },
+      { partition: 1, logStartOffset: 0, nextOffset: 4, sizeBytes: f.log.describeTopic('b').partitions[1].sizeBytes, segments: 1 },
     ],
   });
+  t.true(f.log.describeTopic('b').partitions[1].sizeBytes > 61);
   t.is(await admin.listOffsets('b', 1, 'earliest'), 0);
   t.is(await admin.listOffsets('b', 1, 'latest'), 4);
   t.is(await admin.listOffsets('b', 1, 5002), 2);

@@ -56,8 +56,8 @@ const responses: ResponseBody[] = [
         {
           name: 'orders',
           partitions: [
-            { partition: 0, earliestOffset: 0, latestOffset: BIG },
-            { partition: 1, earliestOffset: 2 ** 32, latestOffset: MAX },
+            { partition: 0, earliestOffset: 0, latestOffset: BIG, sizeBytes: 2 ** 40, segments: 3 },
+            { partition: 1, earliestOffset: 2 ** 32, latestOffset: MAX, sizeBytes: 0, segments: 1 },
           ],
         },
         { name: 'empty', partitions: [] },

@@ -349,8 +349,8 @@ test.serial('ListOffsets, Metadata and DeleteTopic answer from the log', async (
   const all = bodyOf(await c.ok({ case: 'metadata', value: { topics: [] } }), 'metadata');
   t.deepEqual(all.topics.map((x) => x.name), ['meta', 'other']);
   t.deepEqual(all.topics[0].partitions, [
-    { partition: 0, earliestOffset: 0, latestOffset: 0 },
-    { partition: 1, earliestOffset: 0, latestOffset: 4 },
+    { partition: 0, earliestOffset: 0, latestOffset: 0, sizeBytes: 0, segments: 1 },
+    { partition: 1, earliestOffset: 0, latestOffset: 4, sizeBytes: at(1000).length + at(2000).length, segments: 1 },
   ]);
   await c.ok({ case: 'deleteTopic', value: { name: 'other' } });
   t.deepEqual(bodyOf(await c.ok({ case: 'metadata', value: { topics: [] } }), 'metadata').topics.map((x) => x.name), ['meta']);
