@@ -83,6 +83,8 @@ export class Segment {
   /** Pages below this position were faulted in ahead of the writer (warm-up). */
   private warmedUpTo = 0;
   private warming = false;
+  /** Settles when the warm-up in flight (if any) is done with the mapping. */
+  private warmed: Promise<void> = Promise.resolve();
 
   constructor(dir: string, baseOffset: number, limits: SegmentLimits, sealed: boolean, nextOffset: number, fileBytes: number) {
     this.dir = dir;
@@ -309,7 +311,7 @@ export class Segment {
     const from = Math.max(this.warmedUpTo, this.writePosition);
     const length = Math.min(WARM_CHUNK_BYTES, this.fileBytes - from);
     this.warming = true;
-    native.populate(this.mapping, from, length, { path: this.logPath }).then(
+    this.warmed = native.populate(this.mapping, from, length, { path: this.logPath }).then(
       () => {
         this.warming = false;
         this.warmedUpTo = from + length;
@@ -376,6 +378,8 @@ export class Segment {
       this.tix.maybeAppend(this.maxTimestamp, cq.relativeOffsetAt(last), cq.positionAt(last), true);
     }
     await this.flush(this.writePosition);
+    // A warm-up still touching pages past writePosition would fault on the truncated file (SIGBUS).
+    await this.warmed;
     try {
       await ftruncate(this.fd, this.writePosition);
       await fdatasync(this.fd);
@@ -393,7 +397,8 @@ export class Segment {
   /** Closes files and mappings. A mapping views were lent from is left to the GC. */
   closeFiles(): void {
     if (this.mapping !== null) {
-      if (!this.lentViews) native.munmap(this.mapping, { path: this.logPath });
+      // munmap refuses (EBUSY) while a warm-up runs over the mapping: then the GC unmaps it.
+      if (!this.lentViews && !this.warming) native.munmap(this.mapping, { path: this.logPath });
       this.mapping = null;
     }
     this.buf = null;

@@ -1,0 +1,175 @@
+/**
+ * Shared by the fault tests: a seeded PRNG, temp directories, the paths of a data
+ * directory's files, an independent walk of the batches in a segment file (so tests
+ * know batch boundaries without asking the code under test), a JS model of the
+ * recovery's "extent of non-zero data" rule, and "crash" helpers that turn a cleanly
+ * closed log into one that must be recovered.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { writeRecoveryPoint, type RecoveryPoint } from '../../src/index/checkpoint.js';
+import { CQ_SUFFIX, LOG_SUFFIX, TIX_SUFFIX, parseBaseOffset } from '../../src/log/file-names.js';
+
+export const TOPIC = 't';
+/** Recovery treats a run of this many zero bytes as the end of written data. */
+export const TAIL_ZERO_RUN = 64 * 1024;
+
+/** The seed from SEED, or a fresh one; the caller prints it with t.log. */
+export function resolveSeed(): number {
+  const fromEnv = process.env.SEED;
+  if (fromEnv !== undefined && fromEnv !== '') return Number(fromEnv) >>> 0;
+  return Math.floor(Math.random() * 2 ** 32) >>> 0;
+}
+
+export type Rng = () => number;
+
+/** mulberry32: a tiny seeded generator, so a failing random case replays with SEED=. */
+export function rng(seed: number): Rng {
+  let s = seed | 0;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let x = Math.imul(s ^ (s >>> 15), 1 | s);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** Integer in [lo, hi]. */
+export function randInt(r: Rng, lo: number, hi: number): number {
+  return lo + Math.floor(r() * (hi - lo + 1));
+}
+
+export function randBytes(r: Rng, n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = Math.floor(r() * 256);
+  return b;
+}
+
+/** A fresh directory removed when the test ends. */
+export function tempDir(t: ExecutionContext, prefix = 'commitlog-fault-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function partitionDir(dir: string, topic = TOPIC, partition = 0): string {
+  return path.join(dir, topic, String(partition));
+}
+
+export function markerPath(dir: string): string {
+  return path.join(dir, '.clean-shutdown');
+}
+
+export function checkpointPath(dir: string, topic = TOPIC, partition = 0): string {
+  return path.join(partitionDir(dir, topic, partition), 'recovery.checkpoint');
+}
+
+function stem(pdir: string, base: number): string {
+  return path.join(pdir, String(base).padStart(20, '0'));
+}
+
+export function logPath(pdir: string, base: number): string {
+  return stem(pdir, base) + LOG_SUFFIX;
+}
+
+export function cqPath(pdir: string, base: number): string {
+  return stem(pdir, base) + CQ_SUFFIX;
+}
+
+export function tixPath(pdir: string, base: number): string {
+  return stem(pdir, base) + TIX_SUFFIX;
+}
+
+/** Base offsets of the segments in a partition directory, ascending. */
+export function segmentBases(pdir: string): number[] {
+  return fs.readdirSync(pdir).map((n) => parseBaseOffset(n, LOG_SUFFIX)).filter((b) => b >= 0).sort((a, b) => a - b);
+}
+
+export interface DiskBatch {
+  /** Base offset of the segment holding it. */
+  segment: number;
+  position: number;
+  size: number;
+  baseOffset: number;
+  records: number;
+}
+
+/** Walks batch headers from position 0 until a zero length or the end of the buffer (no CRC checks). */
+export function walkBatches(buf: Buffer, segment: number): DiskBatch[] {
+  const out: DiskBatch[] = [];
+  let pos = 0;
+  while (pos + 61 <= buf.length) {
+    const length = buf.readInt32BE(pos + 8);
+    if (length <= 0 || pos + 12 + length > buf.length) break;
+    out.push({ segment, position: pos, size: 12 + length, baseOffset: Number(buf.readBigInt64BE(pos)), records: buf.readInt32BE(pos + 57) });
+    pos += 12 + length;
+  }
+  return out;
+}
+
+export interface DiskSegment {
+  base: number;
+  bytes: Buffer;
+  batches: DiskBatch[];
+  /** End of the last batch. */
+  dataEnd: number;
+}
+
+/** Every segment of the partition as read from disk, with its batches. */
+export function readSegments(pdir: string): DiskSegment[] {
+  return segmentBases(pdir).map((base) => {
+    const bytes = fs.readFileSync(logPath(pdir, base));
+    const batches = walkBatches(bytes, base);
+    const last = batches[batches.length - 1];
+    return { base, bytes, batches, dataEnd: last === undefined ? 0 : last.position + last.size };
+  });
+}
+
+/**
+ * Model of recovery's tail sizing: the position just past the last non-zero byte in
+ * buf[start, end), where a run of at least `zeroRun` zeros ends the search.
+ */
+export function dataExtent(buf: Uint8Array, start: number, end: number, zeroRun = TAIL_ZERO_RUN): number {
+  let last = start;
+  for (let i = start; i < end; i++) {
+    if (buf[i] !== 0) last = i + 1;
+    else if (i + 1 - last >= zeroRun) break;
+  }
+  return last;
+}
+
+/**
+ * Turns a cleanly closed data directory into a crashed one: the clean-shutdown marker
+ * is removed and the partition's recovery point is set to `point` (null: deleted, so
+ * recovery scans every segment from the first).
+ */
+export function simulateCrash(dir: string, point: RecoveryPoint | null | 'keep', topic = TOPIC, partition = 0): void {
+  fs.rmSync(markerPath(dir), { force: true });
+  if (point === 'keep') return;
+  const file = checkpointPath(dir, topic, partition);
+  if (point === null) fs.rmSync(file, { force: true });
+  else writeRecoveryPoint(file, point);
+}
+
+/** Writes bytes at a position of a file (no fsync needed: the process stays up). */
+export function writeAt(file: string, position: number, bytes: Uint8Array): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.writeSync(fd, bytes, 0, bytes.length, position);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function readAt(file: string, position: number, length: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(length);
+    const n = fs.readSync(fd, b, 0, length, position);
+    return b.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
