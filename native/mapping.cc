@@ -129,8 +129,16 @@ class RangeWorker : public Napi::AsyncWorker {
       return;
     }
     if (madvise(addr_, length_, MADV_POPULATE_WRITE) == 0) return;
-    // Older kernels: touch one byte per page (a read then the same value back) so the
-    // page is faulted in writable here, not on the append path.
+    // Only a kernel without MADV_POPULATE_WRITE (before 5.14: EINVAL) gets the fallback.
+    // Any other failure (EFAULT past the end of a truncated file, ENOMEM, EIO) is
+    // reported: touching those pages by hand would raise SIGBUS.
+    if (errno != EINVAL) {
+      err_ = errno;
+      syscall_ = "madvise";
+      return;
+    }
+    // Touch one byte per page (a read then the same value back) so the page is faulted
+    // in writable here, not on the append path.
     volatile char* p = static_cast<volatile char*>(addr_);
     size_t ps = PageSize();
     for (size_t off = 0; off < length_; off += ps) p[off] = p[off];
