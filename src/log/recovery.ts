@@ -95,7 +95,9 @@ export async function recoverSegments(
     if (torn) {
       report.droppedBytes += extent - end;
       report.droppedBatches += countBatchesIn(data, end, extent);
-      report.stopReason = native.scanStatusNames[scan.status] ?? 'unknown';
+      report.stopReason = scan.status === native.ScanStatus.END
+        ? 'a batch length of 0 followed by non-zero bytes'
+        : native.scanStatusNames[scan.status] ?? 'unknown';
       native.zeroRange(segment.fdForTransfer, end, extent - end, { path: segment.logPath });
     }
     segment.reindexFrom(from, end);
@@ -114,7 +116,9 @@ export async function recoverSegments(
   for (let j = keep; j < segments.length; j++) {
     const dropped = segments[j];
     report.droppedSegments++;
-    report.droppedBytes += dataBytesOf(dropped);
+    const lost = droppedDataOf(dropped);
+    report.droppedBytes += lost.bytes;
+    report.droppedBatches += lost.batches;
     dropped.closeFiles();
     dropped.unlinkFiles();
   }
@@ -235,20 +239,23 @@ function sizeOf(segment: Segment): number {
  * (opening it as a sealed segment would validate, even rebuild, its indexes, and fails
  * for an active segment's preallocated file).
  */
-function dataBytesOf(segment: Segment): number {
+/** Bytes of written data in a whole dropped segment, and the batches they look like. */
+function droppedDataOf(segment: Segment): { bytes: number; batches: number } {
   const size = sizeOf(segment);
-  if (size === 0) return 0;
+  if (size === 0) return { bytes: 0, batches: 0 };
   let fd = -1;
   try {
     fd = fs.openSync(segment.logPath, 'r');
     const mapping = native.mmap(fd, size, 0, false, { path: segment.logPath });
     try {
-      return native.dataExtent(Buffer.from(mapping), 0, size, TAIL_ZERO_RUN);
+      const data = Buffer.from(mapping);
+      const bytes = native.dataExtent(data, 0, size, TAIL_ZERO_RUN);
+      return { bytes, batches: countBatchesIn(data, 0, bytes) };
     } finally {
       native.munmap(mapping, { path: segment.logPath });
     }
   } catch {
-    return size;
+    return { bytes: size, batches: 0 };
   } finally {
     if (fd >= 0) fs.closeSync(fd);
   }
