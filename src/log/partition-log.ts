@@ -23,7 +23,7 @@ import type { LogRecord, ProducerRecord } from './record.js';
 import { recoverSegments, type PartitionRecoveryReport } from './recovery.js';
 import { activatePrepared, createSegmentSync, discardPrepared, prepareSegment, removeIfExists, type PreparedSegment } from './segment-allocator.js';
 import type { SegmentCache } from './segment-cache.js';
-import { Segment, type SegmentLimits } from './segment.js';
+import { Segment, corruptError, type SegmentLimits } from './segment.js';
 import path from 'node:path';
 
 export type FlushPolicy = 'sync' | 'async' | 'os';
@@ -494,10 +494,8 @@ export class PartitionLog {
       segment = this.segments[i];
     }
     this.use(segment);
+    const i = this.entryFor(segment, offset);
     const cq = segment.cq;
-    let i = cq.lookup(offset - segment.baseOffset);
-    if (i < 0) i = 0;
-    if (i >= cq.entries) return null;
     const position = cq.positionAt(i);
     let end = position + cq.sizeAt(i);
     for (let j = i + 1; j < cq.entries; j++) {
@@ -522,6 +520,22 @@ export class PartitionLog {
         else if (segment.refs === 0 && this.closed) segment.closeFiles();
       },
     };
+  }
+
+  /**
+   * The consume-queue entry of the batch holding `offset` (which the segment holds). An
+   * entry that disagrees with the batch header it points at is a damaged index that
+   * passed validation: the indexes are rebuilt from the log and the lookup repeated
+   * (ERR_LOG_CORRUPT when the log itself fails).
+   */
+  private entryFor(segment: Segment, offset: number): number {
+    for (let attempt = 0; ; attempt++) {
+      const cq = segment.cq;
+      const i = Math.max(0, cq.lookup(offset - segment.baseOffset));
+      if (i < cq.entries && segment.entryHolds(i, offset)) return i;
+      if (attempt > 0) throw corruptError(segment.logPath, i < cq.entries ? cq.positionAt(i) : 0, `no batch holds offset ${offset}`);
+      segment.rebuildIndexesFromLog();
+    }
   }
 
   /**
@@ -592,24 +606,58 @@ export class PartitionLog {
     }
   }
 
+  /**
+   * The batch of consume-queue entry `i` with its CRC checked (ERR_LOG_CORRUPT when it
+   * fails); null when the batch is sound but the entry names another offset or size.
+   */
+  private verifiedBatch(segment: Segment, i: number): Buffer | null {
+    const cq = segment.cq;
+    const position = cq.positionAt(i);
+    const view = segment.view(position, cq.sizeAt(i));
+    try {
+      const header = verifyBatch(view, 0, view.length);
+      if (header.size !== view.length || header.baseOffset !== segment.baseOffset + cq.relativeOffsetAt(i)) return null;
+    } catch (err) {
+      if (err instanceof CommitLogError && err.code === ErrorCode.CORRUPT_BATCH) {
+        throw new CommitLogError(ErrorCode.LOG_CORRUPT, `${segment.logPath}: ${err.message} at position ${position}`,
+          { path: segment.logPath, position: position + (err.position ?? 0), topic: this.topic, partition: this.partition, cause: err });
+      }
+      throw err;
+    }
+    return view;
+  }
+
   /** The first offset whose record timestamp is >= `timestamp`, or null when none is. */
   offsetForTimestamp(timestamp: number): number | null {
     this.ensureOpen();
     for (const candidate of this.segments) {
       const segment = this.use(candidate);
-      if (segment.sealed && segment.maxTimestamp >= 0 && segment.maxTimestamp < timestamp) continue;
-      const cq = segment.cq;
-      const t = segment.tix.lookupBefore(timestamp);
-      let i = t < 0 ? 0 : Math.max(0, cq.lookup(segment.tix.relativeOffsetAt(t)));
-      const data = segment.data;
-      for (; i < cq.entries; i++) {
-        const pos = cq.positionAt(i);
-        const maxTs = data.readInt32BE(pos + MAX_TIMESTAMP_POS) * TWO_POW_32 + data.readUInt32BE(pos + MAX_TIMESTAMP_POS + 4);
-        if (maxTs < timestamp) continue;
-        const view = segment.view(pos, cq.sizeAt(i));
-        for (const record of decodeBatches(view, 0, view.length, 0)) {
-          if (record.timestamp >= timestamp) return record.offset;
-        }
+      let found = this.offsetForTimestampIn(segment, timestamp);
+      if (found === undefined) {
+        // An index entry disagrees with the log: rebuilt from it, then looked up again.
+        segment.rebuildIndexesFromLog();
+        found = this.offsetForTimestampIn(segment, timestamp);
+        if (found === undefined) throw corruptError(segment.logPath, 0, 'its indexes disagree with its log after a rebuild');
+      }
+      if (found !== null) return found;
+    }
+    return null;
+  }
+
+  /** offsetForTimestamp within one segment: null when no record there is late enough, undefined when an index entry disagrees with the log. */
+  private offsetForTimestampIn(segment: Segment, timestamp: number): number | null | undefined {
+    if (segment.sealed && segment.maxTimestamp >= 0 && segment.maxTimestamp < timestamp) return null;
+    const cq = segment.cq;
+    const t = segment.tix.lookupBefore(timestamp);
+    let i = t < 0 ? 0 : Math.max(0, cq.lookup(segment.tix.relativeOffsetAt(t)));
+    for (; i < cq.entries; i++) {
+      // Verified like read(): a damaged timestamp must not answer, it is ERR_LOG_CORRUPT.
+      const view = this.verifiedBatch(segment, i);
+      if (view === null) return undefined;
+      const maxTs = view.readInt32BE(MAX_TIMESTAMP_POS) * TWO_POW_32 + view.readUInt32BE(MAX_TIMESTAMP_POS + 4);
+      if (maxTs < timestamp) continue;
+      for (const record of decodeBatches(view, 0, view.length, 0)) {
+        if (record.timestamp >= timestamp) return record.offset;
       }
     }
     return null;

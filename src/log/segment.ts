@@ -23,9 +23,9 @@ import { promisify } from 'node:util';
 import { CommitLogError, ErrorCode, ioError } from '../errors.js';
 import * as native from '../native.js';
 import { ConsumeQueue, CQ_ENTRY_BYTES } from '../index/consume-queue.js';
-import { TimeIndex, TIX_ENTRY_BYTES } from '../index/time-index.js';
+import { TimeIndex } from '../index/time-index.js';
 import { DELETED_SUFFIX, segmentPaths } from './file-names.js';
-import { BATCH_HEADER_BYTES, LAST_OFFSET_DELTA_POS, MAX_TIMESTAMP_POS } from './batch.js';
+import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS } from './batch.js';
 
 const ftruncate = promisify(fs.ftruncate);
 const fdatasync = promisify(fs.fdatasync);
@@ -188,10 +188,20 @@ export class Segment {
     const cq = this.cq;
     const tix = this.tix;
     const empty = this.fileBytes === 0;
-    if (cq.validate(this.fileBytes) && tix.validate(Math.max(relEnd, 1), Math.max(this.fileBytes, 1)) && (empty || tix.fileBytes >= TIX_ENTRY_BYTES)) {
+    // An empty file where offsets belong is lost data, not an empty segment.
+    if (empty && relEnd > 0) throw corruptError(this.logPath, 0, `empty file, but the segment holds offsets ${this.baseOffset} to ${this.nextOffset - 1}`);
+    if (cq.validate(this.fileBytes) && tix.validate(Math.max(relEnd, 1), Math.max(this.fileBytes, 1)) && (empty || this.sealedTimeIndexComplete())) {
       this.maxTimestamp = tix.lastTimestamp;
       return;
     }
+    this.rebuildSealedIndexes();
+  }
+
+  /** Rebuilds a sealed segment's indexes from a CRC scan that must reach the end of the file; ERR_LOG_CORRUPT otherwise. */
+  private rebuildSealedIndexes(): void {
+    const empty = this.fileBytes === 0;
+    const cq = this.cq;
+    const tix = this.tix;
     const scan = native.scanBatches(this.data, 0, this.fileBytes, this.baseOffset);
     if (scan.position !== this.fileBytes || (!empty && scan.nextOffset !== this.nextOffset)) {
       throw corruptError(this.logPath, scan.position, native.scanStatusNames[scan.status] ?? 'unknown');
@@ -212,6 +222,55 @@ export class Segment {
     this.tixIndex.close();
     this.cqIndex = ConsumeQueue.open(paths.cq, 1, false);
     this.tixIndex = TimeIndex.open(paths.tix, 1, false);
+    this.limits.onIndexRebuilt?.(this.logPath);
+  }
+
+  /**
+   * A sealed segment's time index ends with an entry for its last batch (seal adds it),
+   * whose timestamp is the segment's maximum: at least that batch's own. A shorter index
+   * (truncated, or zeroed from some entry on) would pass as valid and understate
+   * maxTimestamp, and timestamp lookups would skip the segment.
+   */
+  private sealedTimeIndexComplete(): boolean {
+    const cq = this.cq;
+    const tix = this.tix;
+    if (cq.entries === 0 || tix.entries === 0 || tix.lastRelativeOffset !== cq.relativeOffsetAt(cq.entries - 1)) return false;
+    const lastMaxTs = Number(this.data.readBigInt64BE(cq.positionAt(cq.entries - 1) + MAX_TIMESTAMP_POS));
+    return tix.lastTimestamp >= lastMaxTs;
+  }
+
+  /**
+   * Whether consume-queue entry `i` agrees with the batch header at its position (base
+   * offset and size) and that batch holds `offset`. Validation at open checks the
+   * queue's chain of positions, not every relative offset against the log; a read
+   * checks the entry it lands on.
+   */
+  entryHolds(i: number, offset: number): boolean {
+    const cq = this.cq;
+    const data = this.data;
+    const position = cq.positionAt(i);
+    if (position + BATCH_HEADER_BYTES > data.length) return false;
+    const base = Number(data.readBigInt64BE(position));
+    const last = base + data.readInt32BE(position + LAST_OFFSET_DELTA_POS);
+    return base === this.baseOffset + cq.relativeOffsetAt(i) && LOG_OVERHEAD + data.readInt32BE(position + BATCH_LENGTH_POS) === cq.sizeAt(i)
+      && base <= offset && offset <= last;
+  }
+
+  /**
+   * Rebuilds both indexes from a CRC scan of the log, after a read found an entry that
+   * disagrees with the log. ERR_LOG_CORRUPT when the log itself fails the scan.
+   */
+  rebuildIndexesFromLog(): void {
+    if (this.sealed) {
+      this.rebuildSealedIndexes();
+      return;
+    }
+    const end = this.writePosition;
+    const scan = native.scanBatches(this.data, 0, end, this.baseOffset);
+    if (scan.position !== end || (scan.batches > 0 && scan.nextOffset !== this.nextOffset)) {
+      throw corruptError(this.logPath, scan.position, native.scanStatusNames[scan.status] ?? 'unknown');
+    }
+    this.rebuildIndexes(end);
     this.limits.onIndexRebuilt?.(this.logPath);
   }
 
