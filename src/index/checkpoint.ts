@@ -49,6 +49,16 @@ export function readGuardedJson(file: string): unknown {
   }
 }
 
+/** fsync of a directory on the thread pool (a rename or unlink in it made durable). */
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {

@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CommitLogError, ErrorCode, invalidArgument, ioError } from '../errors.js';
 import { xxh3Hex } from '../hash.js';
-import { fsyncDir, readGuardedJson } from './checkpoint.js';
+import { fsyncDir, fsyncDirAsync, readGuardedJson } from './checkpoint.js';
 
 export const OFFSETS_DIR = '.offsets';
 export const MAX_GROUP_NAME_LENGTH = 255;
@@ -316,15 +316,6 @@ async function removeGroupFile(file: string): Promise<void> {
     await fsyncDirAsync(path.dirname(file));
   } catch (err) {
     throw ioError(err, 'removing a committed offsets file failed', { path: file });
-  }
-}
-
-async function fsyncDirAsync(dir: string): Promise<void> {
-  const handle = await fs.promises.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

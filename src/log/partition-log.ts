@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import { CommitLogError, ErrorCode, ioError } from '../errors.js';
-import { readRecoveryPoint, writeRecoveryPoint, type RecoveryPoint } from '../index/checkpoint.js';
+import { fsyncDirAsync, readRecoveryPoint, writeRecoveryPoint, type RecoveryPoint } from '../index/checkpoint.js';
 import { decodeBatches, encodeBatch, encodeMeasuredBatch, measureBatch, measuredTimestamps, verifyBatch, LAST_OFFSET_DELTA_POS, MAX_TIMESTAMP_POS } from './batch.js';
 import { CHECKPOINT_FILE, CQ_SUFFIX, LOG_SUFFIX, PREPARED_SUFFIX, TIX_SUFFIX, DELETED_SUFFIX, parseBaseOffset } from './file-names.js';
 import { GroupCommit } from './group-commit.js';
@@ -778,13 +778,4 @@ export class PartitionLog {
 
 function isAfter(a: RecoveryPoint, b: RecoveryPoint): boolean {
   return a.segmentBaseOffset > b.segmentBaseOffset || (a.segmentBaseOffset === b.segmentBaseOffset && a.position > b.position);
-}
-
-async function fsyncDirAsync(dir: string): Promise<void> {
-  const handle = await fs.promises.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
