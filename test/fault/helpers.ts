@@ -11,41 +11,11 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { writeRecoveryPoint, type RecoveryPoint } from '../../src/index/checkpoint.js';
 import { CQ_SUFFIX, LOG_SUFFIX, TIX_SUFFIX, parseBaseOffset } from '../../src/log/file-names.js';
+export { rng, randInt, randBytes, testSeed as resolveSeed, type Rng } from '../helpers/tmp.js';
 
 export const TOPIC = 't';
 /** Recovery treats a run of this many zero bytes as the end of written data. */
 export const TAIL_ZERO_RUN = 64 * 1024;
-
-/** The seed from SEED, or a fresh one; the caller prints it with t.log. */
-export function resolveSeed(): number {
-  const fromEnv = process.env.SEED;
-  if (fromEnv !== undefined && fromEnv !== '') return Number(fromEnv) >>> 0;
-  return Math.floor(Math.random() * 2 ** 32) >>> 0;
-}
-
-export type Rng = () => number;
-
-/** mulberry32: a tiny seeded generator, so a failing random case replays with SEED=. */
-export function rng(seed: number): Rng {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let x = Math.imul(s ^ (s >>> 15), 1 | s);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-/** Integer in [lo, hi]. */
-export function randInt(r: Rng, lo: number, hi: number): number {
-  return lo + Math.floor(r() * (hi - lo + 1));
-}
-
-export function randBytes(r: Rng, n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(r() * 256);
-  return b;
-}
 
 /** A fresh directory removed when the test ends. */
 export function tempDir(t: ExecutionContext, prefix = 'commitlog-fault-'): string {

@@ -14,8 +14,10 @@ export function tmpDir(t: ExecutionContext, prefix = 'commitlog-test-'): string 
   return dir;
 }
 
-/** mulberry32: a tiny seeded generator returning floats in [0, 1). */
-export function rng(seed: number): () => number {
+export type Rng = () => number;
+
+/** mulberry32: a tiny seeded generator returning floats in [0, 1), so a failing random case replays with SEED=. */
+export function rng(seed: number): Rng {
   let s = seed | 0;
   return () => {
     s = (s + 0x6d2b79f5) | 0;
@@ -33,7 +35,18 @@ export function testSeed(): number {
     if (!Number.isSafeInteger(n)) throw new Error(`SEED must be an integer, got ${fromEnv}`);
     return n >>> 0;
   }
-  return Math.floor(Math.random() * 2 ** 32);
+  return Math.floor(Math.random() * 2 ** 32) >>> 0;
+}
+
+/** Integer in [lo, hi]. */
+export function randInt(r: Rng, lo: number, hi: number): number {
+  return lo + Math.floor(r() * (hi - lo + 1));
+}
+
+export function randBytes(r: Rng, n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = Math.floor(r() * 256);
+  return b;
 }
 
 /** Resolves once `check()` is true; rejects after `timeoutMs` (for background work with no event to await). */

@@ -15,6 +15,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { randInt, type Rng } from '../helpers/tmp.js';
+export { rng, randInt, randBytes, testSeed as resolveSeed, type Rng } from '../helpers/tmp.js';
 
 export const FULL = process.env.TORTURE === '1';
 
@@ -29,43 +31,8 @@ export function size(name: string, reduced: number, full: number): number {
   return FULL ? full : reduced;
 }
 
-/** The seed of a random test: SEED when set, else a fresh one. Logged by the caller. */
-export function resolveSeed(): number {
-  const fromEnv = process.env.SEED;
-  if (fromEnv !== undefined && fromEnv !== '') {
-    const n = Number(fromEnv);
-    if (!Number.isSafeInteger(n)) throw new Error(`SEED must be an integer, got ${fromEnv}`);
-    return n >>> 0;
-  }
-  return Math.floor(Math.random() * 2 ** 32) >>> 0;
-}
-
-export type Rng = () => number;
-
-/** mulberry32: a tiny seeded generator, so a failing run replays with SEED=. */
-export function rng(seed: number): Rng {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let x = Math.imul(s ^ (s >>> 15), 1 | s);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-/** Integer in [lo, hi]. */
-export function randInt(r: Rng, lo: number, hi: number): number {
-  return lo + Math.floor(r() * (hi - lo + 1));
-}
-
 export function pick<T>(r: Rng, items: readonly T[]): T {
   return items[randInt(r, 0, items.length - 1)]!;
-}
-
-export function randBytes(r: Rng, n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(r() * 256);
-  return b;
 }
 
 /** A fresh directory removed when the test ends. */
