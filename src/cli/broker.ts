@@ -22,7 +22,8 @@ import { describeError, guard, parse } from './args.js';
 
 export const USAGE = `usage: commitlog broker [--dir DIR] [--host HOST] [--port PORT] [--flush sync|async|os]
                         [--flush-interval-ms MS] [--segment-bytes N] [--metrics-port PORT]
-                        [--metrics-host HOST] [--config FILE] [--log-level LEVEL]
+                        [--metrics-host HOST] [--max-connections N] [--config FILE]
+                        [--log-level LEVEL]
 
 Serves a data directory over TCP until SIGINT or SIGTERM, then closes it cleanly.
 
@@ -34,6 +35,7 @@ Serves a data directory over TCP until SIGINT or SIGTERM, then closes it cleanly
   --flush-interval-ms MS async: flush at least this often (default 1000)
   --segment-bytes N      segment size of topics created without their own (default 1 GiB)
   --metrics-port PORT    serve Prometheus metrics at http://HOST:PORT/metrics (0: any port)
+  --max-connections N    refuse connections beyond N (default: unlimited)
   --metrics-host HOST    address of the metrics endpoint (default: --host)
   --config FILE          JSON file of settings (keys are these flag names)
   --log-level LEVEL      trace, debug, info (default), warn, error, fatal or silent
@@ -43,7 +45,7 @@ config file; flags win over the environment, which wins over the file.
 Prints 'commitlog broker listening on HOST:PORT' on stdout once it accepts connections.
 `;
 
-const NAMES = ['dir', 'host', 'port', 'flush', 'flush-interval-ms', 'segment-bytes', 'metrics-port', 'metrics-host', 'log-level'] as const satisfies readonly SettingName[];
+const NAMES = ['dir', 'host', 'port', 'flush', 'flush-interval-ms', 'segment-bytes', 'metrics-port', 'metrics-host', 'max-connections', 'log-level'] as const satisfies readonly SettingName[];
 
 const OPTIONS = {
   dir: { type: 'string' },
@@ -54,6 +56,7 @@ const OPTIONS = {
   'segment-bytes': { type: 'string' },
   'metrics-port': { type: 'string' },
   'metrics-host': { type: 'string' },
+  'max-connections': { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
 } as const;
@@ -79,6 +82,7 @@ export function run(args: string[]): Promise<number> {
       segmentBytes: values['segment-bytes'] as number,
       metricsPort: values['metrics-port'] as number | undefined,
       metricsHost: (values['metrics-host'] ?? values.host) as string,
+      maxConnections: values['max-connections'] as number | undefined,
     });
   });
 }
@@ -92,6 +96,7 @@ interface ServeOptions {
   segmentBytes: number;
   metricsPort: number | undefined;
   metricsHost: string;
+  maxConnections: number | undefined;
 }
 
 async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
@@ -121,7 +126,7 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
 
   let broker: Broker;
   try {
-    broker = await startBroker({ log, host: o.host, port: o.port, logger, observer: metrics?.observer });
+    broker = await startBroker({ log, host: o.host, port: o.port, logger, observer: metrics?.observer, maxConnections: o.maxConnections });
   } catch (err) {
     await log.close();
     return fail(`cannot listen on ${o.host}:${o.port}: ${describeError(err)}`, 1);

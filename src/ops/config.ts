@@ -42,6 +42,7 @@ export const SETTINGS = {
   'flush-interval-ms': { kind: 'integer', min: 1, max: 2 ** 31 - 1, default: 1000, usedBy: 'broker', help: 'async: flush at least this often' },
   'segment-bytes': { kind: 'integer', min: MIN_SEGMENT_BYTES, max: MAX_SEGMENT_BYTES, default: DEFAULT_TOPIC_CONFIG.segmentBytes, usedBy: 'broker', help: 'segment size of topics created without their own' },
   'metrics-port': { kind: 'integer', min: 0, max: 65535, usedBy: 'broker', help: 'serve Prometheus metrics over HTTP on this port (0: any free one); off when unset' },
+  'max-connections': { kind: 'integer', min: 1, max: 1_000_000, usedBy: 'broker', help: 'refuse connections beyond this many (each may hold up to 24 MiB); unlimited when unset' },
   'metrics-host': { kind: 'string', usedBy: 'broker', help: 'address of the metrics endpoint; default: the broker\'s host' },
   'log-level': { kind: 'choice', choices: LOG_LEVELS, default: 'info', usedBy: 'all', help: 'trace, debug, info, warn, error, fatal or silent' },
   broker: { kind: 'address', default: `${DEFAULT_BROKER_HOST}:${DEFAULT_BROKER_PORT}`, usedBy: 'clients', help: 'HOST:PORT of the broker a client subcommand talks to' },

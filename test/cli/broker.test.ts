@@ -1,6 +1,8 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import net from 'node:net';
+import { once } from 'node:events';
 import { tmpDir } from '../helpers/tmp.js';
 import { lines, runCli, spawnBroker, startBroker } from './helpers.js';
 
@@ -88,4 +90,23 @@ test('bad settings exit 2 naming where the value came from', async (t) => {
   const stray = await runCli(['broker', '--dir', dir, 'extra']);
   t.is(stray.code, 2);
   t.regex(stray.stderr, /unexpected argument "extra"/);
+});
+
+test('--max-connections refuses connections beyond the limit while the ones inside it keep working', async (t) => {
+  const dir = tmpDir(t);
+  const broker = await startBroker(t, dir, ['--max-connections', '1']);
+  const first = net.connect(broker.port, '127.0.0.1');
+  t.teardown(() => first.destroy());
+  await once(first, 'connect');
+  // The broker accepts then closes the connection over the limit at once.
+  const second = net.connect(broker.port, '127.0.0.1');
+  t.teardown(() => second.destroy());
+  const closed = await Promise.race([once(second, 'close').then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3000))]);
+  t.true(closed, 'the connection over the limit was closed');
+  first.destroy();
+  await once(first, 'close');
+  // With the first gone, a client gets in again.
+  const created = await runCli(['topics', 'create', 'after', '--broker', broker.address]);
+  t.is(created.code, 0, created.stderr.toString());
+  t.is(await broker.stop('SIGTERM'), 0, broker.stderr());
 });
