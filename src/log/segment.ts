@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { CommitLogError, ErrorCode, ioError } from '../errors.js';
 import * as native from '../native.js';
-import { ConsumeQueue, CQ_ENTRY_BYTES } from '../index/consume-queue.js';
+import { ConsumeQueue } from '../index/consume-queue.js';
 import { TimeIndex } from '../index/time-index.js';
 import { DELETED_SUFFIX, segmentPaths } from './file-names.js';
 import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS } from './batch.js';
@@ -489,40 +489,26 @@ export class Segment {
    * milliseconds, which retention must not spend on the event loop.
    */
   async unlinkFilesAsync(): Promise<void> {
-    const paths = segmentPaths(this.dir, this.baseOffset);
-    const files = [paths.log, paths.cq, paths.tix].flatMap((base) => [base, base + DELETED_SUFFIX]);
-    await Promise.all(files.map((file) => fs.promises.unlink(file).catch((err: NodeJS.ErrnoException) => {
+    await Promise.all(this.allFileNames().map((file) => fs.promises.unlink(file).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw ioError(err, 'deleting segment failed', { path: file });
     })));
   }
 
   /** Removes the segment's files, under either name (the segment is closed). */
   unlinkFiles(): void {
-    const paths = segmentPaths(this.dir, this.baseOffset);
-    for (const base of [paths.log, paths.cq, paths.tix]) {
-      for (const file of [base, base + DELETED_SUFFIX]) {
-        try {
-          fs.unlinkSync(file);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, 'deleting segment failed', { path: file });
-        }
+    for (const file of this.allFileNames()) {
+      try {
+        fs.unlinkSync(file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, 'deleting segment failed', { path: file });
       }
     }
   }
 
-  /** Bytes of index files on disk, for size reports. */
-  static indexBytesOnDisk(dir: string, baseOffset: number): number {
-    const paths = segmentPaths(dir, baseOffset);
-    let total = 0;
-    for (const file of [paths.cq, paths.tix]) {
-      try {
-        total += fs.statSync(file).size;
-      } catch {
-        // a missing index is rebuilt when the segment is opened
-      }
-    }
-    return total;
+  /** The .log, .cq and .tix, under their own names and renamed *.deleted. */
+  private allFileNames(): string[] {
+    const paths = segmentPaths(this.dir, this.baseOffset);
+    return [paths.log, paths.cq, paths.tix].flatMap((base) => [base, base + DELETED_SUFFIX]);
   }
 }
 
-export { CQ_ENTRY_BYTES };
