@@ -123,6 +123,16 @@ function readInt64(b: Uint8Array, p: number): number {
   return readInt32(b, p) * TWO_POW_32 + readUInt32(b, p + 4);
 }
 
+/** The maxTimestamp field of the batch at `position` (no other field read, nothing checked). */
+export function readMaxTimestamp(buf: Uint8Array, position: number): number {
+  return readInt64(buf, position + MAX_TIMESTAMP_POS);
+}
+
+/** The baseOffset field of the batch at `position` (no other field read, nothing checked). */
+export function readBaseOffset(buf: Uint8Array, position: number): number {
+  return readInt64(buf, position + BASE_OFFSET_POS);
+}
+
 function writeInt64(b: Buffer, p: number, n: number): void {
   const hi = Math.floor(n / TWO_POW_32);
   b.writeInt32BE(hi, p);

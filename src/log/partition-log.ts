@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import { CommitLogError, ErrorCode, ioError } from '../errors.js';
 import { fsyncDirAsync, readRecoveryPoint, writeRecoveryPoint, type RecoveryPoint } from '../index/checkpoint.js';
-import { decodeBatches, encodeBatch, encodeMeasuredBatch, measureBatch, measuredTimestamps, verifyBatch, LAST_OFFSET_DELTA_POS, MAX_TIMESTAMP_POS } from './batch.js';
+import { decodeBatches, encodeBatch, encodeMeasuredBatch, measureBatch, measuredTimestamps, verifyBatch, readMaxTimestamp, LAST_OFFSET_DELTA_POS } from './batch.js';
 import { CHECKPOINT_FILE, CQ_SUFFIX, LOG_SUFFIX, PREPARED_SUFFIX, TIX_SUFFIX, DELETED_SUFFIX, parseBaseOffset } from './file-names.js';
 import { GroupCommit } from './group-commit.js';
 import type { LogRecord, ProducerRecord } from './record.js';
@@ -76,8 +76,6 @@ export interface LogSlice {
   firstOffset: number;
   release(): void;
 }
-
-const TWO_POW_32 = 4294967296;
 
 export class PartitionLog {
   readonly dir: string;
@@ -272,7 +270,7 @@ export class PartitionLog {
     const segment = this.active;
     const baseOffset = segment.nextOffset;
     const lastOffsetDelta = batch.readInt32BE(LAST_OFFSET_DELTA_POS);
-    const maxTimestamp = batch.readInt32BE(MAX_TIMESTAMP_POS) * TWO_POW_32 + batch.readUInt32BE(MAX_TIMESTAMP_POS + 4);
+    const maxTimestamp = readMaxTimestamp(batch, 0);
     try {
       segment.appendBatch(batch, baseOffset, lastOffsetDelta, maxTimestamp);
     } catch (err) {
@@ -654,7 +652,7 @@ export class PartitionLog {
       // Verified like read(): a damaged timestamp must not answer, it is ERR_LOG_CORRUPT.
       const view = this.verifiedBatch(segment, i);
       if (view === null) return undefined;
-      const maxTs = view.readInt32BE(MAX_TIMESTAMP_POS) * TWO_POW_32 + view.readUInt32BE(MAX_TIMESTAMP_POS + 4);
+      const maxTs = readMaxTimestamp(view, 0);
       if (maxTs < timestamp) continue;
       for (const record of decodeBatches(view, 0, view.length, 0)) {
         if (record.timestamp >= timestamp) return record.offset;

@@ -25,7 +25,7 @@ import * as native from '../native.js';
 import { ConsumeQueue } from '../index/consume-queue.js';
 import { TimeIndex } from '../index/time-index.js';
 import { DELETED_SUFFIX, segmentPaths } from './file-names.js';
-import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS } from './batch.js';
+import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, readBaseOffset, readMaxTimestamp } from './batch.js';
 
 const ftruncate = promisify(fs.ftruncate);
 const fdatasync = promisify(fs.fdatasync);
@@ -235,7 +235,7 @@ export class Segment {
     const cq = this.cq;
     const tix = this.tix;
     if (cq.entries === 0 || tix.entries === 0 || tix.lastRelativeOffset !== cq.relativeOffsetAt(cq.entries - 1)) return false;
-    const lastMaxTs = Number(this.data.readBigInt64BE(cq.positionAt(cq.entries - 1) + MAX_TIMESTAMP_POS));
+    const lastMaxTs = readMaxTimestamp(this.data, cq.positionAt(cq.entries - 1));
     return tix.lastTimestamp >= lastMaxTs;
   }
 
@@ -250,7 +250,7 @@ export class Segment {
     const data = this.data;
     const position = cq.positionAt(i);
     if (position + BATCH_HEADER_BYTES > data.length) return false;
-    const base = Number(data.readBigInt64BE(position));
+    const base = readBaseOffset(data, position);
     const last = base + data.readInt32BE(position + LAST_OFFSET_DELTA_POS);
     return base === this.baseOffset + cq.relativeOffsetAt(i) && LOG_OVERHEAD + data.readInt32BE(position + BATCH_LENGTH_POS) === cq.sizeAt(i)
       && base <= offset && offset <= last;
@@ -348,9 +348,9 @@ export class Segment {
     this.tix.truncateFromOffset(firstRel);
     this.restoreMaxTimestamp(from);
     while (pos < end) {
-      const baseOffset = Number(buf.readBigInt64BE(pos));
+      const baseOffset = readBaseOffset(buf, pos);
       const size = 12 + buf.readInt32BE(pos + 8);
-      const maxTs = Number(buf.readBigInt64BE(pos + MAX_TIMESTAMP_POS));
+      const maxTs = readMaxTimestamp(buf, pos);
       this.indexBatch(baseOffset, pos, size, maxTs);
       this.nextOffset = baseOffset + buf.readInt32BE(pos + LAST_OFFSET_DELTA_POS) + 1;
       pos += size;
@@ -399,7 +399,7 @@ export class Segment {
     let max = tix.lastTimestamp;
     let i = tix.entries > 0 ? cq.lookup(tix.lastRelativeOffset) + 1 : 0;
     for (; i < cq.entries && cq.positionAt(i) < end; i++) {
-      const ts = Number(this.data.readBigInt64BE(cq.positionAt(i) + MAX_TIMESTAMP_POS));
+      const ts = readMaxTimestamp(this.data, cq.positionAt(i));
       if (ts > max) max = ts;
     }
     if (max > this.maxTimestamp) this.maxTimestamp = max;
