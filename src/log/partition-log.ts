@@ -18,6 +18,7 @@ import { CommitLogError, ErrorCode, ioError } from '../errors.js';
 import { fsyncDirAsync, readRecoveryPoint, writeRecoveryPoint, type RecoveryPoint } from '../index/checkpoint.js';
 import { decodeBatches, encodeBatch, encodeMeasuredBatch, measureBatch, measuredTimestamps, verifyBatch, readMaxTimestamp, LAST_OFFSET_DELTA_POS } from './batch.js';
 import { CHECKPOINT_FILE, CQ_SUFFIX, LOG_SUFFIX, PREPARED_SUFFIX, TIX_SUFFIX, DELETED_SUFFIX, parseBaseOffset } from './file-names.js';
+import { validateRecords } from './batch-validate.js';
 import { GroupCommit } from './group-commit.js';
 import type { LogRecord, ProducerRecord } from './record.js';
 import { recoverSegments, type PartitionRecoveryReport } from './recovery.js';
@@ -235,6 +236,7 @@ export class PartitionLog {
       if (header.size !== batch.length) {
         throw new CommitLogError(ErrorCode.CORRUPT_BATCH, `expected exactly one batch of ${header.size} bytes, got ${batch.length} bytes`, { position: header.size });
       }
+      validateRecords(batch, 0, header);
       return this.appendChecked(batch);
     } catch (err) {
       return Promise.reject(err);
