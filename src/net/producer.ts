@@ -11,7 +11,8 @@
  * sent while the socket's write queue is above its high-water mark. Until then it
  * keeps taking records, so batches grow when the broker is the bottleneck (Kafka's
  * accumulator does the same). Each batch's response resolves its records' promises
- * with their offsets (base offset + index in the batch).
+ * with their offsets (base offset + index in the batch). A draft and the promises of
+ * its records live in producer-batch.ts, the partitioners in partitioner.ts.
  *
  * Partition counts come from a Metadata request per topic, cached for the producer's
  * life; a batch refused with ERR_UNKNOWN_TOPIC/PARTITION drops the entry, so the next
@@ -31,7 +32,6 @@
  * promise settles.
  */
 import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
-import { xxh3Low32 } from '../hash.js';
 import { encodeBatch } from '../log/batch.js';
 import type { ProducerRecord } from '../log/record.js';
 import {
@@ -45,18 +45,24 @@ import {
 import { Connection } from './connection.js';
 import { DEFAULT_MAX_FRAME_BYTES } from './frame.js';
 import type { Acks as WireAcks } from './messages.js';
+import { choosePartition, partitionerOption, type Partitioner } from './partitioner.js';
+import {
+  capture,
+  captured,
+  Delivery,
+  Draft,
+  estimateRecord,
+  NO_RECORDS,
+  rejectOwner,
+  rejectRecords,
+  resolveRecords,
+  type Owner,
+  type Resolve,
+} from './producer-batch.js';
+
+export type { Partitioner, PartitionerFn } from './partitioner.js';
 
 export type Acks = 'none' | 'written' | 'flushed';
-
-/** Picks a partition in [0, partitions) for a record sent without one. */
-export type PartitionerFn = (record: ProducerRecord, partitions: number, topic: string) => number;
-
-/**
- * 'hash' (default): XXH3 of the key (its low 32 bits) modulo the partition count, so
- * a key always lands on the same partition; records without a key go round robin.
- * 'round-robin': every record to the next partition, keys ignored.
- */
-export type Partitioner = 'hash' | 'round-robin' | PartitionerFn;
 
 export interface ProducerOptions extends ClientOptions {
   /** 'written' (default): acknowledged once in the broker's log; 'flushed': once on disk; 'none': not acknowledged (offset -1). */
@@ -79,44 +85,6 @@ export interface SendOptions {
   partition?: number;
 }
 
-type Resolve = (value: never) => void;
-type Reject = (err: unknown) => void;
-
-/** An array send(): its records may spread over several batches. */
-class Delivery {
-  remaining: number;
-  readonly results: RecordMetadata[];
-  settled = false;
-  resolve!: Resolve;
-  reject!: Reject;
-
-  constructor(count: number) {
-    this.remaining = count;
-    this.results = new Array<RecordMetadata>(count);
-  }
-}
-
-/**
- * The records of one partition on their way to the broker as one batch. Open (taking
- * records) until it is full, its linger has passed and the connection has room for it,
- * or flush() closes it; encoded when it is dispatched.
- */
-class Draft {
-  records: ProducerRecord[] = [];
-  /** Per record: a single send's resolve function, or the Delivery of an array send. */
-  owners: (Resolve | Delivery)[] = [];
-  /** Per record: its index in its Delivery (0 for a single send). */
-  slots: number[] = [];
-  bytes = 0;
-  /** Takes no more records: send as soon as the connection allows. */
-  full = false;
-  buf: Buffer | undefined;
-  attempts = 0;
-  onSettled: (() => void) | undefined;
-  settledPromise: Promise<void> | undefined;
-  constructor(readonly seq: number, readonly topic: string, readonly partition: number, readonly createdAt: number) {}
-}
-
 interface TopicState {
   /** Partition count from metadata; -1 until known. */
   partitions: number;
@@ -128,33 +96,9 @@ interface TopicState {
 interface WaitingSend {
   records: ProducerRecord[];
   estimates: number[];
-  owner: Resolve | Delivery;
+  owner: Owner;
 }
 
-// A promise per record is the API; its executor need not be a closure per record.
-// The executor runs synchronously inside `new Promise`, so these are read right after.
-let capturedResolve: Resolve;
-let capturedReject: Reject;
-function capture(resolve: (value: never) => void, reject: Reject): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
-}
-
-/**
- * Rejects a single send through its resolve function, so a draft keeps one function
- * per record, not two: what an unanswered record retains is what the GC must copy,
- * and with tens of thousands in flight that dominates a producer's CPU.
- */
-function rejectThrough(resolve: Resolve, err: unknown): void {
-  const rejected = Promise.reject(err);
-  rejected.catch(() => undefined); // observed by the outer promise, which adopts it
-  resolve(rejected as never);
-}
-
-const NO_RECORDS: ProducerRecord[] = [];
-
-/** Per-record bytes a batch adds besides key, value and headers (varints, attributes). */
-const RECORD_OVERHEAD_BYTES = 20;
 /** Room for the frame prefix and the request header inside maxFrameBytes. */
 const FRAME_HEADROOM_BYTES = 4096;
 
@@ -207,11 +151,7 @@ export class Producer {
     this.maxInFlight = intOption('maxInFlight', options.maxInFlight, 5, 1);
     this.retries = intOption('retries', options.retries, 5);
     this.retryBackoffMs = intOption('retryBackoffMs', options.retryBackoffMs, 100, 1);
-    const partitioner = options.partitioner ?? 'hash';
-    if (partitioner !== 'hash' && partitioner !== 'round-robin' && typeof partitioner !== 'function') {
-      throw invalidArgument(`partitioner must be 'hash', 'round-robin' or a function, got ${String(partitioner)}`);
-    }
-    this.partitioner = partitioner;
+    this.partitioner = partitionerOption(options.partitioner);
     this.clientOptions = {
       broker: { host, port },
       clientId: options.clientId,
@@ -243,8 +183,8 @@ export class Producer {
     if (input.length === 0) return Promise.resolve([]);
     const delivery = new Delivery(input.length);
     const promise = new Promise<RecordMetadata[]>(capture);
-    delivery.resolve = capturedResolve;
-    delivery.reject = capturedReject;
+    delivery.resolve = captured.resolve;
+    delivery.reject = captured.reject;
     const state = this.topicState(topic);
     if (explicit !== undefined) {
       for (let i = 0; i < input.length; i++) this.append(state, topic, explicit, input[i], estimates[i], delivery, i);
@@ -301,7 +241,7 @@ export class Producer {
       return Promise.reject(err);
     }
     const promise = new Promise<RecordMetadata>(capture);
-    this.append(state, topic, partition, record, bytes, capturedResolve, 0);
+    this.append(state, topic, partition, record, bytes, captured.resolve, 0);
     return promise;
   }
 
@@ -325,14 +265,13 @@ export class Producer {
     return state;
   }
 
-  private route(state: TopicState, topic: string, records: ProducerRecord[], estimates: number[], owner: Resolve | Delivery): void {
+  private route(state: TopicState, topic: string, records: ProducerRecord[], estimates: number[], owner: Owner): void {
     for (let i = 0; i < records.length; i++) {
       let partition: number;
       try {
         partition = this.choosePartition(state, topic, records[i]);
       } catch (err) {
-        if (owner instanceof Delivery) this.rejectDelivery(owner, err);
-        else rejectThrough(owner, err);
+        rejectOwner(owner, err);
         return;
       }
       this.append(state, topic, partition, records[i], estimates[i], owner, owner instanceof Delivery ? i : 0);
@@ -340,26 +279,10 @@ export class Producer {
   }
 
   private choosePartition(state: TopicState, topic: string, record: ProducerRecord): number {
-    const count = state.partitions;
-    const partitioner = this.partitioner;
-    if (typeof partitioner === 'function') {
-      const p = partitioner(record, count, topic);
-      if (!Number.isInteger(p) || p < 0 || p >= count) throw invalidArgument(`partitioner returned ${String(p)} for topic ${topic} of ${count} partitions`);
-      return p;
-    }
-    const key = record.key;
-    if (partitioner === 'hash' && key != null) {
-      // ProducerRecord says Buffer, but any Uint8Array encodes; hash its bytes as a view.
-      const u8 = key as Uint8Array;
-      const bytes = typeof key === 'string' || Buffer.isBuffer(key) ? key : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-      return xxh3Low32(bytes) % count;
-    }
-    const p = state.roundRobin % count;
-    state.roundRobin = (p + 1) % count;
-    return p;
+    return choosePartition(this.partitioner, state, topic, state.partitions, record);
   }
 
-  private append(state: TopicState, topic: string, partition: number, record: ProducerRecord, bytes: number, owner: Resolve | Delivery, slot: number): void {
+  private append(state: TopicState, topic: string, partition: number, record: ProducerRecord, bytes: number, owner: Owner, slot: number): void {
     let draft = state.open[partition];
     if (draft !== undefined && draft.bytes + bytes > this.batchBytes) {
       this.closeDraft(draft);
@@ -553,21 +476,7 @@ export class Producer {
 
   private onBatchDone(draft: Draft, baseOffset: number): void {
     this.inFlight--;
-    const { owners, slots, partition } = draft;
-    const n = owners.length;
-    for (let i = 0; i < n; i++) {
-      const meta: RecordMetadata = { partition, offset: baseOffset < 0 ? -1 : baseOffset + i };
-      const owner = owners[i]!;
-      if (typeof owner === 'function') {
-        owner(meta as never);
-      } else if (!owner.settled) {
-        owner.results[slots[i]!] = meta;
-        if (--owner.remaining === 0) {
-          owner.settled = true;
-          owner.resolve(owner.results as never);
-        }
-      }
-    }
+    resolveRecords(draft, baseOffset);
     this.settle(draft);
     this.pump();
   }
@@ -593,12 +502,7 @@ export class Producer {
   }
 
   private rejectDraft(draft: Draft, err: unknown): void {
-    const owners = draft.owners;
-    for (let i = 0; i < owners.length; i++) {
-      const owner = owners[i]!;
-      if (typeof owner === 'function') rejectThrough(owner, err);
-      else this.rejectDelivery(owner, err);
-    }
+    rejectRecords(draft, err);
     this.settle(draft);
   }
 
@@ -614,12 +518,6 @@ export class Producer {
     this.drafts = [];
     for (const state of this.topics.values()) state.open = [];
     for (const draft of drafts) this.rejectDraft(draft, err);
-  }
-
-  private rejectDelivery(delivery: Delivery, err: unknown): void {
-    if (delivery.settled) return;
-    delivery.settled = true;
-    delivery.reject(err);
   }
 
   // ---- connection and metadata ------------------------------------------------------
@@ -677,10 +575,7 @@ export class Producer {
         this.metadataRequests.delete(topic);
         const waiting = this.waiting.get(topic) ?? [];
         this.waiting.delete(topic);
-        for (const w of waiting) {
-          if (w.owner instanceof Delivery) this.rejectDelivery(w.owner, err);
-          else rejectThrough(w.owner, err);
-        }
+        for (const w of waiting) rejectOwner(w.owner, err);
         return -1;
       },
     );
@@ -705,31 +600,4 @@ export class Producer {
       }
     }
   }
-}
-
-/** Checks a record's field types and estimates its encoded bytes (strings counted as one byte a character). */
-function estimateRecord(record: ProducerRecord, index: number): number {
-  if (typeof record !== 'object' || record === null) throw invalidArgument(`record ${index} must be an object, got ${record === null ? 'null' : typeof record}`);
-  let bytes = RECORD_OVERHEAD_BYTES + fieldBytes(record.value, 'value', index, false) + fieldBytes(record.key, 'key', index, true);
-  const headers = record.headers;
-  if (headers != null) {
-    if (typeof headers !== 'object') throw invalidArgument(`headers of record ${index} must be an object or a list`);
-    if (Array.isArray(headers)) {
-      for (const h of headers) bytes += 4 + (typeof h?.key === 'string' ? h.key.length : 0) + fieldBytes(h?.value, 'a header value', index, false);
-    } else {
-      for (const key in headers) bytes += 4 + key.length + fieldBytes(headers[key], 'a header value', index, false);
-    }
-  }
-  const ts = record.timestamp;
-  if (ts != null && (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0)) {
-    throw invalidArgument(`timestamp of record ${index} must be a non-negative integer of ms since the epoch, got ${String(ts)}`);
-  }
-  return bytes;
-}
-
-function fieldBytes(v: unknown, what: string, index: number, optional: boolean): number {
-  if (typeof v === 'string') return v.length;
-  if (v instanceof Uint8Array) return v.byteLength;
-  if (v === null || (optional && v === undefined)) return 0;
-  throw invalidArgument(`${what} of record ${index} must be a Buffer, a string or null, got ${v === undefined ? 'undefined' : typeof v}`);
 }
