@@ -7,14 +7,25 @@
  * --key-separator SEP the bytes before the first SEP are the key and the rest the
  * value (a line without SEP has a null key); --key KEY gives every record that key.
  *
- * --print-offsets prints `PARTITION<TAB>OFFSET` for every acknowledged record, in input
- * order, only once the broker acknowledged it (a failed record prints nothing, and the
- * lines after it still appear as they are acknowledged). At most WINDOW_RECORDS records
- * are unacknowledged at a time, so a large input streams in bounded memory.
+ * --print-offsets: exactly one output line per input line, in input order, so output
+ * line N speaks for input line N whatever fails:
+ *   PARTITION<TAB>OFFSET   the broker acknowledged the record at that offset
+ *   FAILED<TAB>CODE        it did not: CODE is the error the producer gave up with (a
+ *                          CommitLogError code: ERR_IO for a lost or refused connection,
+ *                          ERR_UNKNOWN_TOPIC, ...); such a record may still be in the log
+ *                          (its answer was lost), delivery being at least once
+ *   FAILED<TAB>ERR_NOT_SENT  read after the first failure came back: never sent
+ * A line prints once its own outcome and those of all lines before it are known. After
+ * the first failure nothing more is sent, but stdin is still read to its end so that
+ * every line gets its line of output. Without --print-offsets reading stops at the
+ * first failure instead. At most WINDOW_RECORDS lines are read and not yet printed, so
+ * a large input streams in bounded memory.
  *
- * Exit: 0 once stdin ended and every record was acknowledged; 1 when any failed (the
- * first error on stderr; reading stops at the first failure); 2 for usage errors.
+ * Exit: 0 once stdin ended and every record was acknowledged; 1 when any was not (the
+ * first error on stderr); 2 for usage errors. When stdout goes away (EPIPE) reading
+ * stops and the exit code says whether the records read so far were acknowledged.
  */
+import { CommitLogError } from '../errors.js';
 import type { RecordMetadata } from '../net/client-types.js';
 import { Producer, type Acks } from '../net/producer.js';
 import { CLIENT_OPTIONS, CLIENT_USAGE, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
@@ -31,9 +42,15 @@ ended and the broker acknowledged every record.
   --key-separator SEP  the text before the first SEP of a line is its key
   --acks MODE          written: acknowledged once in the log (default); flushed: once on
                        disk; none: not acknowledged
-  --print-offsets      print PARTITION<TAB>OFFSET for every acknowledged record, in
-                       input order
-${CLIENT_USAGE}`;
+  --print-offsets      print one line per input line, in input order: PARTITION<TAB>
+                       OFFSET once acknowledged, FAILED<TAB>CODE when not (CODE is the
+                       error code, e.g. ERR_IO for a lost connection). After the first
+                       failure the remaining lines are not sent: each prints
+                       FAILED<TAB>ERR_NOT_SENT, and stdin is read to its end
+${CLIENT_USAGE}
+Exits 0 when every record was acknowledged, 1 when any was not (the first error on
+stderr; without --print-offsets reading stops there), 2 for usage errors.
+`;
 
 const OPTIONS = {
   ...CLIENT_OPTIONS,
@@ -44,7 +61,7 @@ const OPTIONS = {
   'print-offsets': { type: 'boolean' },
 } as const;
 
-/** Records sent and not yet acknowledged before reading stdin pauses. */
+/** Lines read and not yet printed (or passed over) before reading stdin pauses. */
 const WINDOW_RECORDS = 64 * 1024;
 const NEWLINE = 0x0a;
 
@@ -66,18 +83,22 @@ export function run(args: string[]): Promise<number> {
     const producer = new Producer({ broker, acks, clientId: 'commitlog-produce' });
     const session = new Session(producer, topic, partition, printOffsets);
     const split = splitter(key === undefined ? null : Buffer.from(key), separator === undefined ? null : Buffer.from(separator));
+    // With --print-offsets every line read gets its line of output, so stdin is read to
+    // its end; without, nobody sees the lines after a failure: stop there.
+    const stop = printOffsets ? () => session.outputGone : () => session.outputGone || session.failure !== undefined;
     try {
       await readLines(process.stdin, (line) => {
         session.send(split(line));
         return session.waitForRoom();
-      }, () => session.failed);
+      }, stop);
     } finally {
       await session.finish();
       await producer.close().catch(() => undefined);
     }
-    logger.debug({ records: session.sent, failed: session.failures }, 'produce finished');
+    logger.debug({ records: session.read, failed: session.failures, notSent: session.notSent }, 'produce finished');
     if (session.failure !== undefined) {
-      process.stderr.write(`commitlog produce: ${session.failures} of ${session.sent} records failed: ${describeError(session.failure)}\n`);
+      const skipped = session.notSent === 0 ? '' : `; the ${session.notSent} lines read after it were not sent`;
+      process.stderr.write(`commitlog produce: ${session.failures + session.notSent} of ${session.read} records failed: ${describeError(session.failure)}${skipped}\n`);
       return 1;
     }
     return 0;
@@ -116,15 +137,36 @@ export async function readLines(input: AsyncIterable<Buffer>, onLine: (line: Buf
   if (carry !== null && carry.length > 0 && !stop()) await onLine(carry);
 }
 
-/** The records in flight and the in-order printing of their offsets. */
+/** What `FAILED<TAB>` is followed by for a line read after the first failure. */
+const NOT_SENT = 'ERR_NOT_SENT';
+
+/** The code printed for a failed record: a CommitLogError's code, else ERR_UNKNOWN (not expected from the producer). */
+function failureCode(err: unknown): string {
+  if (err instanceof CommitLogError) return err.code;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && /^ERR_[A-Z0-9_]+$/.test(code) ? code : 'ERR_UNKNOWN';
+}
+
+/**
+ * The lines read, their outcomes and the in-order printing of them: a line's outcome is
+ * its RecordMetadata or the code it failed with; undefined while it is in flight.
+ */
 class Session {
-  sent = 0;
+  /** Lines read (each one sent, or counted in notSent). */
+  read = 0;
   failures = 0;
+  notSent = 0;
+  /** The first failure to come back; from then on nothing is sent. */
   failure: unknown;
-  private readonly results: (RecordMetadata | null | undefined)[] = [];
+  /** Outcomes of the lines not printed yet: line `printed` is at index `head`, the next lines follow. */
+  private readonly outcomes: (RecordMetadata | string | undefined)[] = [];
+  /** Lines whose outcome was printed (or, without --print-offsets, passed over). */
+  private printed = 0;
+  /** Where line `printed` is in `outcomes` (the entries before it are spent). */
   private head = 0;
   private settled = 0;
   private roomWaiter: (() => void) | undefined;
+  private settledWaiter: (() => void) | undefined;
   private readonly out = new Output();
   private flushing: Promise<unknown> = Promise.resolve();
   private flushQueued = false;
@@ -136,53 +178,61 @@ class Session {
     private readonly printOffsets: boolean,
   ) {}
 
-  get failed(): boolean {
-    return this.failure !== undefined || this.out.isBroken;
+  get outputGone(): boolean {
+    return this.out.isBroken;
   }
 
   send(record: LineRecord): void {
-    const i = this.sent++;
-    this.results.push(undefined);
+    const line = this.read++;
+    this.outcomes.push(undefined);
+    if (this.failure !== undefined) {
+      this.notSent++;
+      this.settle(line, NOT_SENT);
+      return;
+    }
     const options = this.partition === undefined ? undefined : { partition: this.partition };
     this.producer.send(this.topic, record, options).then(
-      (meta) => this.settle(i, meta),
+      (meta) => this.settle(line, meta),
       (err: unknown) => {
         this.failures++;
         this.failure ??= err;
-        this.settle(i, null);
+        this.settle(line, failureCode(err));
       },
     );
   }
 
-  /** Resolves once fewer than WINDOW_RECORDS records are unacknowledged. */
+  /** Resolves once fewer than WINDOW_RECORDS lines are read and not yet printed. */
   waitForRoom(): Promise<void> | undefined {
-    if (this.sent - this.settled < WINDOW_RECORDS) return undefined;
+    if (this.read - this.printed < WINDOW_RECORDS) return undefined;
     return new Promise((resolve) => (this.roomWaiter = resolve));
   }
 
-  private settle(i: number, meta: RecordMetadata | null): void {
+  private settle(line: number, outcome: RecordMetadata | string): void {
     this.settled++;
-    this.results[i - (this.sent - this.results.length)] = meta;
+    this.outcomes[this.head + line - this.printed] = outcome;
     this.printReady();
-    if (this.roomWaiter !== undefined && this.sent - this.settled < WINDOW_RECORDS / 2) {
+    if (this.roomWaiter !== undefined && this.read - this.printed < WINDOW_RECORDS / 2) {
       const wake = this.roomWaiter;
       this.roomWaiter = undefined;
       wake();
     }
+    if (this.settledWaiter !== undefined && this.settled === this.read) this.settledWaiter();
   }
 
-  /** Prints the acknowledged records at the head of the input order. */
+  /** Prints the outcomes known at the head of the input order. */
   private printReady(): void {
-    const r = this.results;
-    while (this.head < r.length && r[this.head] !== undefined) {
-      const meta = r[this.head++];
-      if (meta !== null && this.printOffsets) this.out.push(`${meta!.partition}\t${meta!.offset}\n`);
+    const o = this.outcomes;
+    while (this.head < o.length && o[this.head] !== undefined) {
+      const outcome = o[this.head++]!;
+      this.printed++;
+      if (!this.printOffsets) continue;
+      this.out.push(typeof outcome === 'string' ? `FAILED\t${outcome}\n` : `${outcome.partition}\t${outcome.offset}\n`);
     }
-    if (this.head > 4096 && this.head * 2 > r.length) {
-      r.splice(0, this.head);
+    if (this.head > 4096 && this.head * 2 > o.length) {
+      o.splice(0, this.head);
       this.head = 0;
     }
-    // One write per burst of acknowledgements (a batch resolves its records together).
+    // One write per burst of outcomes (a batch resolves its records together).
     if (this.out.pendingBytes > 0 && !this.flushQueued) {
       this.flushQueued = true;
       this.flushing = this.flushing.then(() => {
@@ -192,9 +242,10 @@ class Session {
     }
   }
 
-  /** Waits for every record's outcome and for stdout. */
+  /** Waits for every line's outcome and for stdout. */
   async finish(): Promise<void> {
     await this.producer.flush().catch(() => undefined);
+    if (this.settled < this.read) await new Promise<void>((resolve) => (this.settledWaiter = resolve));
     await this.flushing;
     await this.out.end();
   }
