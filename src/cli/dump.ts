@@ -1,9 +1,12 @@
 /**
  * `commitlog dump DIR`: prints what is on disk, offline, like kafka-dump-log: per
  * segment its files and sizes, per batch its offsets, position, size, timestamps,
- * attributes and checksum status, and with --records every record. Read-only (the
- * files are mapped read-only), so it also works on a directory a broker serves (the
- * active segments may then grow while they are read).
+ * attributes and checksum status, and with --records every record. Read-only, without
+ * the directory's lock, so it also works on a directory a broker serves: files are
+ * read with pread (data-dir.ts), so a segment the broker seals (truncates) meanwhile
+ * ends the dump of that segment where its data ends, with a note, rather than the
+ * process (a mapping would raise SIGBUS there); an active segment's last batch may be
+ * caught half written.
  *
  * A batch whose frame is sound (length, magic) but fails its CRC or record count is
  * printed with `isValid: false` and the dump goes on; a broken frame ends the
@@ -13,15 +16,16 @@
 import fs from 'node:fs';
 import { ATTRIBUTES_POS, BATCH_HEADER_BYTES, BATCH_LENGTH_POS, CONTROL_MASK, LOG_OVERHEAD, MAGIC, MAGIC_POS, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_MASK, decodeRecords, readBatchHeader, verifyBatch } from '../log/batch.js';
 import type { LogRecord } from '../log/record.js';
-import { locate, mapFile, TAIL_ZERO_RUN, type SegmentFiles } from '../ops/data-dir.js';
+import { FileReader, batchProblem, locate, tailExtent, withoutPosition, type SegmentFiles } from '../ops/data-dir.js';
 import { createProgress, type Progress } from '../ops/progress.js';
-import * as native from '../native.js';
 import { Output, guard, intFlag, parse } from './args.js';
 
 export const USAGE = `usage: commitlog dump DIR [--topic T] [--partition N] [--records] [--indexes]
 
 Prints the segments of a data directory (or of one partition's directory, or one .log
 file) offline: per batch its offsets, position, size, timestamps and checksum status.
+Safe next to a running broker (files are read, not mapped; the active segment's last
+batch may then be caught half written).
 
   --topic T        only this topic
   --partition N    only this partition
@@ -69,34 +73,38 @@ export function run(args: string[]): Promise<number> {
 
 /** Dumps one segment; false once stdout is gone. */
 async function dumpSegment(out: Output, s: SegmentFiles, withRecords: boolean, bar: Progress, before: number): Promise<boolean> {
-  const mapped = mapFile(s.log);
-  if (mapped === null) return true;
+  const file = FileReader.open(s.log);
+  if (file === null) return true;
   try {
-    const data = mapped.data;
     out.push(`Dumping ${s.log}\n`);
-    out.push(`segment baseOffset: ${s.baseOffset} fileBytes: ${data.length} cq: ${sizeOf(s.cq)} tix: ${sizeOf(s.tix)}\n`);
+    out.push(`segment baseOffset: ${s.baseOffset} fileBytes: ${file.size} cq: ${sizeOf(s.cq)} tix: ${sizeOf(s.tix)}\n`);
     let pos = 0;
     let batches = 0;
     let records = 0;
     let end = 'end of data';
-    while (pos + LOG_OVERHEAD <= data.length) {
-      const batchLength = data.readInt32BE(pos + BATCH_LENGTH_POS);
+    for (;;) {
+      const head = file.bytes(pos, BATCH_HEADER_BYTES);
+      if (head.length < LOG_OVERHEAD) break;
+      const batchLength = head.readInt32BE(BATCH_LENGTH_POS);
       if (batchLength === 0) break;
-      const frameOk = batchLength >= BATCH_HEADER_BYTES - LOG_OVERHEAD && pos + LOG_OVERHEAD + batchLength <= data.length && data[pos + MAGIC_POS] === MAGIC;
-      if (!frameOk) {
-        end = frameProblem(data, pos);
+      const frameOk = batchLength >= BATCH_HEADER_BYTES - LOG_OVERHEAD && pos + LOG_OVERHEAD + batchLength <= file.size && head[MAGIC_POS] === MAGIC;
+      // Short when the file shrank under the dump: then the frame is reported as broken.
+      const data = frameOk ? file.bytes(pos, LOG_OVERHEAD + batchLength) : head;
+      if (!frameOk || data.length < LOG_OVERHEAD + batchLength) {
+        const why = batchProblem(file, pos);
+        end = why === null ? 'unreadable batch' : `unreadable batch (${why})`;
         break;
       }
-      const h = readBatchHeader(data, pos);
+      const h = readBatchHeader(data, 0);
       let problem = '';
       try {
-        verifyBatch(data, pos, pos + h.size);
+        verifyBatch(data, 0, h.size);
       } catch (err) {
-        problem = (err as Error).message.replace(/^corrupt batch at position \d+: /, '');
+        problem = withoutPosition(err);
       }
       out.push(
         `baseOffset: ${h.baseOffset} lastOffset: ${h.baseOffset + h.lastOffsetDelta} count: ${h.recordCount} position: ${pos} size: ${h.size}` +
-          ` firstTimestamp: ${h.firstTimestamp} maxTimestamp: ${h.maxTimestamp} (${iso(h.maxTimestamp)}) ${attributes(data, pos)}` +
+          ` firstTimestamp: ${h.firstTimestamp} maxTimestamp: ${h.maxTimestamp} (${iso(h.maxTimestamp)}) ${attributes(data)}` +
           ` producerId: ${h.producerId} crc: 0x${h.crc.toString(16).padStart(8, '0')} isValid: ${problem === ''}${problem === '' ? '' : ` (${problem})`}\n`,
       );
       if (withRecords) {
@@ -110,36 +118,33 @@ async function dumpSegment(out: Output, s: SegmentFiles, withRecords: boolean, b
         if (!(await out.flush())) return false;
       }
     }
-    const extent = pos < data.length ? native.dataExtent(data, pos, data.length, TAIL_ZERO_RUN) : pos;
+    const extent = pos < file.size ? tailExtent(file, pos, file.size) : pos;
     const tail = end === 'end of data' && extent > pos ? `; ${extent - pos} non-zero bytes follow (torn write)` : '';
-    out.push(`${end} at position ${pos}: ${batches} batches, ${records} records${tail}\n\n`);
+    out.push(`${end} at position ${pos}: ${batches} batches, ${records} records${tail}\n`);
+    const now = file.currentSize();
+    if (now < file.size) out.push(`the file shrank from ${file.size} to ${now} bytes while it was read (a broker sealed the segment)\n`);
+    out.push('\n');
     return true;
   } finally {
-    mapped.close();
+    file.close();
   }
 }
 
-function frameProblem(data: Buffer, pos: number): string {
-  try {
-    verifyBatch(data, pos, data.length);
-    return 'unreadable batch';
-  } catch (err) {
-    return `unreadable batch (${(err as Error).message.replace(/^corrupt batch at position \d+: /, '')})`;
-  }
-}
-
-function attributes(data: Buffer, pos: number): string {
-  const a = data.readInt16BE(pos + ATTRIBUTES_POS);
+function attributes(batch: Buffer): string {
+  const a = batch.readInt16BE(ATTRIBUTES_POS);
   const codec = ['none', 'gzip', 'snappy', 'lz4', 'zstd'][a & 7] ?? String(a & 7);
   return `compression: ${codec} timestampType: ${a & TIMESTAMP_TYPE_MASK ? 'LogAppendTime' : 'CreateTime'} transactional: ${(a & TRANSACTIONAL_MASK) !== 0} control: ${(a & CONTROL_MASK) !== 0}`;
 }
 
-function recordLines(data: Buffer, pos: number): string[] {
+/** The records of `batch` (a whole batch, found at file position `pos`), one line each. */
+function recordLines(batch: Buffer, pos: number): string[] {
   let records: LogRecord[];
   try {
-    records = decodeRecords(data, pos);
+    records = decodeRecords(batch, 0);
   } catch (err) {
-    return [`| records cannot be decoded: ${(err as Error).message}\n`];
+    // The decoder counts bytes from the batch's start; the dump speaks in file positions.
+    const why = withoutPosition(err).replace(/\(at byte (\d+)\)/, (_, at: string) => `(at byte ${pos + Number(at)})`);
+    return [`| records cannot be decoded: ${why}\n`];
   }
   return records.map((r) => {
     const headers = r.headers.map((h) => `${JSON.stringify(h.key)}: ${show(h.value)}`).join(', ');
@@ -165,32 +170,32 @@ function sizeOf(file: string): string {
 }
 
 function dumpIndexes(out: Output, s: SegmentFiles): void {
-  const cq = mapFile(s.cq);
+  const cq = FileReader.open(s.cq);
   if (cq !== null) {
     try {
       out.push(`Dumping ${s.cq}\n`);
-      for (let at = 0; at + 12 <= cq.data.length; at += 12) {
-        const size = cq.data.readUInt32LE(at + 8);
+      for (let at = 0; at + 12 <= cq.size; at += 12) {
+        const e = cq.bytes(at, 12);
+        if (e.length < 12) break; // trimmed by a seal meanwhile
+        const size = e.readUInt32LE(8);
         if (size === 0) break;
-        out.push(`relativeOffset: ${cq.data.readUInt32LE(at)} offset: ${s.baseOffset + cq.data.readUInt32LE(at)} position: ${cq.data.readUInt32LE(at + 4)} size: ${size}\n`);
+        out.push(`relativeOffset: ${e.readUInt32LE(0)} offset: ${s.baseOffset + e.readUInt32LE(0)} position: ${e.readUInt32LE(4)} size: ${size}\n`);
       }
       out.push('\n');
     } finally {
       cq.close();
     }
   }
-  const tix = mapFile(s.tix);
+  const tix = FileReader.open(s.tix);
   if (tix !== null) {
     try {
       out.push(`Dumping ${s.tix}\n`);
-      for (let at = 0; at + 16 <= tix.data.length; at += 16) {
-        const ts = tix.data.readDoubleLE(at);
-        const rel = tix.data.readUInt32LE(at + 8);
-        const position = tix.data.readUInt32LE(at + 12);
-        const zero = (a: number): boolean => a + 16 > tix.data.length || (tix.data.readDoubleLE(a) === 0 && tix.data.readUInt32LE(a + 8) === 0 && tix.data.readUInt32LE(a + 12) === 0);
+      for (let at = 0; at + 16 <= tix.size; at += 16) {
+        const e = tix.bytes(at, 32); // this entry and the next
+        const zero = (i: number): boolean => e.length < i + 16 || (e.readDoubleLE(i) === 0 && e.readUInt32LE(i + 8) === 0 && e.readUInt32LE(i + 12) === 0);
         // An all-zero first entry is real only when a second one follows (see TimeIndex).
-        if (zero(at) && (at > 0 || zero(at + 16))) break;
-        out.push(`maxTimestamp: ${ts} relativeOffset: ${rel} offset: ${s.baseOffset + rel} position: ${position}\n`);
+        if (zero(0) && (at > 0 || zero(16))) break;
+        out.push(`maxTimestamp: ${e.readDoubleLE(0)} relativeOffset: ${e.readUInt32LE(8)} offset: ${s.baseOffset + e.readUInt32LE(8)} position: ${e.readUInt32LE(12)}\n`);
       }
       out.push('\n');
     } finally {

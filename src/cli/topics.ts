@@ -1,12 +1,13 @@
 /**
  * `commitlog topics create|list|describe|delete`: topic administration through the
  * broker (Admin client), like kafka-topics. `list` and `describe` also work offline on
- * a data directory with --dir (read-only, no lock: usable next to a running broker),
- * which is also how `describe` learns sizes on disk: the protocol's Metadata response
- * carries offsets only.
+ * a data directory with --dir (read-only, no lock: usable next to a running broker,
+ * whose active segments it reads with pread, so a seal meanwhile is no SIGBUS; see
+ * data-dir.ts), which is also how `describe` learns sizes on disk: the protocol's
+ * Metadata response carries offsets only.
  */
 import { Admin } from '../net/admin.js';
-import { locate, mapFile, scanSegment, type PartitionFiles } from '../ops/data-dir.js';
+import { FileReader, locate, scanSegment, type PartitionFiles } from '../ops/data-dir.js';
 import { diskUsage } from '../ops/metrics.js';
 import { formatBytes } from '../ops/progress.js';
 import { CLIENT_OPTIONS, CLIENT_USAGE, Output, UsageError, clientSettings, guard, intFlag, parse } from './args.js';
@@ -134,14 +135,14 @@ function offsetsOf(p: PartitionFiles): { earliest: number; latest: number; dataB
   const last = p.segments[p.segments.length - 1]!;
   let dataBytes = p.segments.slice(0, -1).reduce((n, s) => n + s.logBytes, 0);
   let latest = last.baseOffset;
-  const mapped = mapFile(last.log);
-  if (mapped !== null) {
+  const file = FileReader.open(last.log);
+  if (file !== null) {
     try {
-      const scan = scanSegment(mapped.data, last.baseOffset);
+      const scan = scanSegment(file, last.baseOffset);
       if (scan.batches > 0) latest = scan.nextOffset;
       dataBytes += scan.dataEnd;
     } finally {
-      mapped.close();
+      file.close();
     }
   }
   return { earliest: p.segments[0]!.baseOffset, latest, dataBytes };

@@ -1,18 +1,25 @@
 /**
  * Read-only access to a data directory's files for the offline tools (dump, verify,
- * `topics describe --dir`): which topics, partitions and segments are there, a
- * segment mapped read-only, and the native batch scan over it. Nothing here takes the
- * directory's lock or writes a byte; a directory served by a running broker can be
- * read, but its active segments change underneath (the tools say so).
+ * `topics describe --dir`): which topics, partitions and segments are there, a file
+ * read through a bounded window, and the native batch scan over it. Nothing here
+ * takes the directory's lock or writes a byte.
+ *
+ * A directory served by a running broker can be read: its active segments change
+ * underneath (their last batches may be half written), a segment may be deleted by
+ * retention (an open file stays readable; one gone before it was opened is skipped),
+ * and the broker seals an active segment by truncating it (and its indexes) to the
+ * data they hold. That is why files are read with pread, never mapped: touching a
+ * mapping past a file's new end raises SIGBUS and kills the process, while a read
+ * there just comes back short, which the readers take as the end of the file.
  *
  * A target is a data directory (`<dir>/<topic>/<partition>/`), one partition's
  * directory (holding `.log` files), or a single `.log` file.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CommitLogError, ErrorCode } from '../errors.js';
+import { CommitLogError, ErrorCode, ioError } from '../errors.js';
 import { readGuardedJson } from '../index/checkpoint.js';
-import { verifyBatch } from '../log/batch.js';
+import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LOG_OVERHEAD, verifyBatch } from '../log/batch.js';
 import { CQ_SUFFIX, LOG_SUFFIX, TIX_SUFFIX, parseBaseOffset, segmentPaths } from '../log/file-names.js';
 import * as native from '../native.js';
 
@@ -106,39 +113,90 @@ function guessPartition(partitionDir: string): number {
 }
 
 function partitionFiles(dir: string, topic: string, partition: number): PartitionFiles {
-  const segments = fs.readdirSync(dir)
-    .map((n) => parseBaseOffset(n, LOG_SUFFIX))
-    .filter((b) => b >= 0)
-    .sort((a, b) => a - b)
-    .map((baseOffset) => {
-      const paths = segmentPaths(dir, baseOffset);
-      return { baseOffset, ...paths, logBytes: fs.statSync(paths.log).size };
-    });
+  const segments: SegmentFiles[] = [];
+  const bases = fs.readdirSync(dir).map((n) => parseBaseOffset(n, LOG_SUFFIX)).filter((b) => b >= 0).sort((a, b) => a - b);
+  for (const baseOffset of bases) {
+    const paths = segmentPaths(dir, baseOffset);
+    // Deleted since readdir (retention on a live directory): not there any more.
+    const stat = fs.statSync(paths.log, { throwIfNoEntry: false });
+    if (stat !== undefined) segments.push({ baseOffset, ...paths, logBytes: stat.size });
+  }
   return { topic, partition, dir, segments };
 }
 
-/** A file mapped read-only (an empty Buffer for an empty file); close() unmaps it. */
-export interface MappedFile {
-  data: Buffer;
-  close(): void;
-}
+/** Bytes a reader asks the kernel for at a time. */
+export const WINDOW_BYTES = 1024 * 1024;
 
-/** Maps `file` read-only; null when it does not exist. */
-export function mapFile(file: string): MappedFile | null {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new CommitLogError(ErrorCode.IO, `cannot open ${file}: ${(err as Error).message}`, { path: file });
+/**
+ * A file read with pread into one reusable window. Reads past the end come back
+ * short, also when the file shrank after it was opened (see the head of this file).
+ * Memory: the window, grown to the largest single read asked for (a whole batch).
+ * Not for concurrent use; close() releases the descriptor.
+ */
+export class FileReader {
+  private window = Buffer.alloc(0);
+  /** File position of window[0], and how many bytes of the window hold file data. */
+  private windowStart = 0;
+  private windowBytes = 0;
+
+  private constructor(
+    readonly path: string,
+    private fd: number,
+    /** Bytes when opened; the file may have shrunk since (currentSize()). */
+    readonly size: number,
+  ) {}
+
+  /** Opens `file` for reading; null when it does not exist. */
+  static open(file: string): FileReader | null {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw ioError(err, 'cannot open', { path: file });
+    }
+    try {
+      return new FileReader(file, fd, fs.fstatSync(fd).size);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw ioError(err, 'cannot stat', { path: file });
+    }
   }
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) return { data: Buffer.alloc(0), close: () => undefined };
-    const mapping = native.mmap(fd, size, 0, false, { path: file });
-    return { data: Buffer.from(mapping), close: () => native.munmap(mapping, { path: file }) };
-  } finally {
-    fs.closeSync(fd);
+
+  /**
+   * The bytes [position, position + length), fewer where the file ends now. A view of
+   * the window: valid until the next call.
+   */
+  bytes(position: number, length: number): Buffer {
+    const offset = position - this.windowStart;
+    if (offset >= 0 && offset + length <= this.windowBytes) return this.window.subarray(offset, offset + length);
+    const want = Math.max(length, WINDOW_BYTES);
+    if (this.window.length < want) this.window = Buffer.allocUnsafe(want);
+    let got = 0;
+    try {
+      while (got < want) {
+        const n = fs.readSync(this.fd, this.window, got, want - got, position + got);
+        if (n === 0) break; // the end of the file, wherever it is now
+        got += n;
+      }
+    } catch (err) {
+      this.windowBytes = 0;
+      throw ioError(err, 'read failed', { path: this.path, position: position + got });
+    }
+    this.windowStart = position;
+    this.windowBytes = got;
+    return this.window.subarray(0, Math.min(length, got));
+  }
+
+  /** The file's size now: below `size` once a broker sealed it meanwhile. */
+  currentSize(): number {
+    return fs.fstatSync(this.fd).size;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    fs.closeSync(this.fd);
+    this.fd = -1;
   }
 }
 
@@ -155,49 +213,102 @@ export interface ScanOutcome {
   extent: number;
 }
 
-const SCAN_STEP_BATCHES = 64 * 1024;
 /** A run of zeros this long after the data ends the search for garbage (recovery's rule). */
-export const TAIL_ZERO_RUN = 64 * 1024;
+const TAIL_ZERO_RUN = 64 * 1024;
 
 /**
- * Scans data[0, end) with the native scanner (length, magic, CRC32C, record count and
- * offset continuity from `expected`; -1 accepts any first offset), in steps so that
- * `onProgress` can report positions.
+ * Scans `file` from position 0 with the native scanner (length, magic, CRC32C, record
+ * count and offset continuity from `expected`; -1 accepts any first offset), one
+ * window at a time, calling `onProgress` with the position after each.
  */
-export function scanSegment(data: Buffer, expected: number, onProgress?: (position: number) => void): ScanOutcome {
-  const end = data.length;
+export function scanSegment(file: FileReader, expected: number, onProgress?: (position: number) => void): ScanOutcome {
   let position = 0;
   let batches = 0;
   let records = 0;
   let next = expected;
   let status: number = native.ScanStatus.END;
-  for (;;) {
-    const r = native.scanBatches(data, position, end, next, SCAN_STEP_BATCHES);
-    position = r.position;
+  for (let want = WINDOW_BYTES; ; ) {
+    const window = file.bytes(position, want);
+    const r = native.scanBatches(window, 0, window.length, next);
+    position += r.position;
     batches += r.batches;
     records += r.records;
     if (r.batches > 0) next = r.nextOffset;
     status = r.status;
     onProgress?.(position);
-    if (status !== native.ScanStatus.END || r.batches < SCAN_STEP_BATCHES) break;
+    if (window.length < want) break; // the file ends in this window
+    want = WINDOW_BYTES;
+    if (status === native.ScanStatus.END) {
+      if (r.position + LOG_OVERHEAD <= window.length) break; // a batch length of 0: the end of the data
+      // else the window ends inside a batch header: read on from it
+    } else if (status === native.ScanStatus.TRUNCATED) {
+      // The window ends inside a batch: read on from it with room for the whole batch,
+      // unless it runs past the end of the file (then it is truncated indeed).
+      const batchBytes = LOG_OVERHEAD + window.readInt32BE(r.position + BATCH_LENGTH_POS);
+      if (batchBytes > file.size - position) break;
+      want = Math.max(WINDOW_BYTES, batchBytes);
+    } else {
+      break;
+    }
   }
-  const extent = position < end ? native.dataExtent(data, position, end, TAIL_ZERO_RUN) : position;
+  const extent = tailExtent(file, position, file.size);
   let problem: string | null = null;
-  if (status !== native.ScanStatus.END) problem = explain(data, position, status, next);
+  if (status !== native.ScanStatus.END) problem = explain(file, position, status, next);
   else if (extent > position) problem = `${extent - position} bytes after the last valid batch are not a batch (torn write)`;
   return { dataEnd: position, batches, records, nextOffset: next, problem, extent };
 }
 
-/** Why the batch at `position` failed, in words (with the numbers verifyBatch gives). */
-function explain(data: Buffer, position: number, status: number, expected: number): string {
+/**
+ * Position just past the last non-zero byte of file[from, end), where a run of
+ * TAIL_ZERO_RUN zeros ends the search (native.dataExtent, one window at a time).
+ */
+export function tailExtent(file: FileReader, from: number, end: number): number {
+  for (let last = from; ; ) {
+    const want = Math.min(WINDOW_BYTES, end - last);
+    if (want <= 0) return last;
+    // Each window starts at the last non-zero byte found, so a run of zeros crossing a
+    // window's end is seen whole by the next one.
+    const window = file.bytes(last, want);
+    const extent = native.dataExtent(window, 0, window.length, TAIL_ZERO_RUN);
+    if (window.length - extent >= TAIL_ZERO_RUN || window.length < want || last + window.length >= end) return last + extent;
+    last += extent;
+  }
+}
+
+/** Why the scan stopped at `position`, in words (with the numbers verifyBatch gives). */
+function explain(file: FileReader, position: number, status: number, expected: number): string {
   if (status === native.ScanStatus.BAD_OFFSET) {
-    const base = Number(data.readBigInt64BE(position));
+    const base = Number(file.bytes(position, LOG_OVERHEAD).readBigInt64BE(0));
     return `batch base offset ${base}, expected ${expected} (offsets not contiguous)`;
   }
-  try {
-    verifyBatch(data, position, data.length);
-  } catch (err) {
-    return (err as Error).message.replace(/^corrupt batch at position \d+: /, '');
+  return batchProblem(file, position) ?? native.scanStatusNames[status] ?? `scan status ${status}`;
+}
+
+/**
+ * What is wrong with the batch at `position` (verifyBatch's reason, without its
+ * position prefix), null when nothing is. Reads the whole batch only when the file
+ * holds it, so a torn length cannot make it read the rest of the file.
+ */
+export function batchProblem(file: FileReader, position: number): string | null {
+  const head = file.bytes(position, BATCH_HEADER_BYTES);
+  const left = head.length < BATCH_HEADER_BYTES ? head.length : file.size - position;
+  let batch = head;
+  if (head.length >= LOG_OVERHEAD) {
+    const batchLength = head.readInt32BE(BATCH_LENGTH_POS);
+    if (batchLength >= BATCH_HEADER_BYTES - LOG_OVERHEAD) {
+      if (batchLength > left - LOG_OVERHEAD) return `truncated: batch length ${batchLength} runs past the end (${left - LOG_OVERHEAD} bytes left)`;
+      batch = file.bytes(position, LOG_OVERHEAD + batchLength);
+    }
   }
-  return native.scanStatusNames[status] ?? `scan status ${status}`;
+  try {
+    verifyBatch(batch, 0, batch.length);
+    return null;
+  } catch (err) {
+    return withoutPosition(err);
+  }
+}
+
+/** A batch error's message without its `corrupt batch at position N: ` prefix (the caller names the position). */
+export function withoutPosition(err: unknown): string {
+  return (err as Error).message.replace(/^corrupt batch at position \d+: /, '');
 }

@@ -8,6 +8,9 @@
  * carry the segment's running maximum timestamp at it, the recovery point must lie
  * on a batch boundary inside valid data, and topic.json must pass its checksum. Every
  * problem is reported as `FILE:POSITION: what` (POSITION is a byte in that file).
+ * Files are read with pread, never mapped (data-dir.ts): a broker serving the
+ * directory may seal a segment under the scan, truncating it and its indexes, and a
+ * read past the new end comes back short where a mapping would raise SIGBUS.
  *
  * repair reuses the engine rather than a second implementation of truncation: it
  * deletes the index files verify found inconsistent (derived data), removes the clean
@@ -21,11 +24,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CommitLogError, ErrorCode } from '../errors.js';
 import { readRecoveryPoint, type RecoveryPoint } from '../index/checkpoint.js';
-import { BATCH_LENGTH_POS, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS } from '../log/batch.js';
+import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS } from '../log/batch.js';
 import { CommitLog } from '../log/commit-log.js';
 import { CHECKPOINT_FILE } from '../log/file-names.js';
 import * as native from '../native.js';
-import { locate, mapFile, scanSegment, type Located, type PartitionFiles, type SegmentFiles } from './data-dir.js';
+import { FileReader, locate, scanSegment, type Located, type PartitionFiles, type SegmentFiles } from './data-dir.js';
 
 export interface Problem {
   file: string;
@@ -97,10 +100,10 @@ function verifyPartition(p: PartitionFiles, report: VerifyReport, progress: (pos
     if (expected >= 0 && s.baseOffset !== expected) {
       report.problems.push({ file: s.log, position: 0, kind: 'data', message: `segment starts at offset ${s.baseOffset}, but the previous one ends at ${expected} (recovery drops it and the segments after it)` });
     }
-    const mapped = mapFile(s.log);
-    if (mapped === null) return;
+    const file = FileReader.open(s.log);
+    if (file === null) return;
     try {
-      const scan = scanSegment(mapped.data, s.baseOffset, (position) => progress(position, s.log));
+      const scan = scanSegment(file, s.baseOffset, (position) => progress(position, s.log));
       report.batches += scan.batches;
       report.records += scan.records;
       report.bytes += scan.dataEnd;
@@ -109,7 +112,7 @@ function verifyPartition(p: PartitionFiles, report: VerifyReport, progress: (pos
         const where = isLast ? 'recovery truncates the log here if it lies past the recovery point' : 'recovery drops this segment from here on, and the later segments';
         report.problems.push({ file: s.log, position: scan.dataEnd, kind: 'data', message: `${scan.problem} (${where})` });
       }
-      const batches = batchesOf(mapped.data, scan.dataEnd, s.baseOffset);
+      const batches = batchesOf(file, scan.dataEnd, s.baseOffset);
       // Past damaged data the index entries describe what the batches were, not stale state.
       const damaged = scan.problem !== null;
       checkConsumeQueue(s, batches, report, damaged);
@@ -117,7 +120,7 @@ function verifyPartition(p: PartitionFiles, report: VerifyReport, progress: (pos
       if (point !== null && point !== undefined && point.segmentBaseOffset === s.baseOffset) checkRecoveryPoint(checkpoint, point, s, batches, scan.dataEnd, report);
       expected = scan.batches > 0 ? scan.nextOffset : s.baseOffset;
     } finally {
-      mapped.close();
+      file.close();
       finished(s.logBytes);
     }
   });
@@ -133,48 +136,51 @@ interface Batches {
   nextOffsets: Float64Array;
 }
 
-function batchesOf(data: Buffer, end: number, baseOffset: number): Batches {
-  let count = 0;
-  for (let pos = 0; pos < end; pos += LOG_OVERHEAD + data.readInt32BE(pos + BATCH_LENGTH_POS)) count++;
-  const b: Batches = {
-    count, relativeOffsets: new Float64Array(count), positions: new Float64Array(count), sizes: new Float64Array(count),
-    runningMax: new Float64Array(count), nextOffsets: new Float64Array(count),
-  };
+function batchesOf(file: FileReader, end: number, baseOffset: number): Batches {
+  const relativeOffsets: number[] = [];
+  const positions: number[] = [];
+  const sizes: number[] = [];
+  const runningMax: number[] = [];
+  const nextOffsets: number[] = [];
   let max = -1;
-  let pos = 0;
-  for (let i = 0; i < count; i++) {
-    const base = Number(data.readBigInt64BE(pos));
-    const size = LOG_OVERHEAD + data.readInt32BE(pos + BATCH_LENGTH_POS);
-    max = Math.max(max, Number(data.readBigInt64BE(pos + MAX_TIMESTAMP_POS)));
-    b.relativeOffsets[i] = base - baseOffset;
-    b.positions[i] = pos;
-    b.sizes[i] = size;
-    b.runningMax[i] = max;
-    b.nextOffsets[i] = base + data.readInt32BE(pos + LAST_OFFSET_DELTA_POS) + 1;
+  for (let pos = 0; pos < end; ) {
+    const h = file.bytes(pos, BATCH_HEADER_BYTES);
+    if (h.length < BATCH_HEADER_BYTES) break; // the scan saw a whole batch here; the file shrank since
+    const base = Number(h.readBigInt64BE(0));
+    const size = LOG_OVERHEAD + h.readInt32BE(BATCH_LENGTH_POS);
+    max = Math.max(max, Number(h.readBigInt64BE(MAX_TIMESTAMP_POS)));
+    relativeOffsets.push(base - baseOffset);
+    positions.push(pos);
+    sizes.push(size);
+    runningMax.push(max);
+    nextOffsets.push(base + h.readInt32BE(LAST_OFFSET_DELTA_POS) + 1);
     pos += size;
   }
-  return b;
+  return {
+    count: positions.length, relativeOffsets: Float64Array.from(relativeOffsets), positions: Float64Array.from(positions), sizes: Float64Array.from(sizes),
+    runningMax: Float64Array.from(runningMax), nextOffsets: Float64Array.from(nextOffsets),
+  };
 }
 
 /** One entry per batch, exactly, then nothing but zeros. */
 function checkConsumeQueue(s: SegmentFiles, b: Batches, report: VerifyReport, damaged: boolean): void {
-  const mapped = mapFile(s.cq);
-  if (mapped === null) {
+  const file = FileReader.open(s.cq);
+  if (file === null) {
     report.problems.push({ file: s.cq, position: 0, kind: 'index', message: 'consume queue is missing (rebuilt from the log when the segment is opened)' });
     return;
   }
   try {
-    const d = mapped.data;
-    const capacity = Math.floor(d.length / CQ_ENTRY);
+    const capacity = Math.floor(file.size / CQ_ENTRY);
     for (let i = 0; i < b.count; i++) {
       const at = i * CQ_ENTRY;
-      if (i >= capacity) {
+      const e = i < capacity ? file.bytes(at, CQ_ENTRY) : null;
+      if (e === null || e.length < CQ_ENTRY) {
         report.problems.push({ file: s.cq, position: at, kind: 'index', message: `consume queue ends after ${i} entries, the log has ${b.count} batches` });
         return;
       }
-      const rel = d.readUInt32LE(at);
-      const pos = d.readUInt32LE(at + 4);
-      const size = d.readUInt32LE(at + 8);
+      const rel = e.readUInt32LE(0);
+      const pos = e.readUInt32LE(4);
+      const size = e.readUInt32LE(8);
       if (size === 0) {
         report.problems.push({ file: s.cq, position: at, kind: 'index', message: `consume queue has ${i} entries, the log has ${b.count} batches` });
         return;
@@ -188,25 +194,33 @@ function checkConsumeQueue(s: SegmentFiles, b: Batches, report: VerifyReport, da
       }
     }
     const after = b.count * CQ_ENTRY;
-    if (!damaged && after + CQ_ENTRY <= d.length && d.readUInt32LE(after + 8) !== 0) {
+    const next = damaged ? null : file.bytes(after, CQ_ENTRY);
+    if (next !== null && next.length === CQ_ENTRY && next.readUInt32LE(8) !== 0) {
       report.problems.push({ file: s.cq, position: after, kind: 'index', message: `consume queue has entries past the log's ${b.count} batches (stale entries)` });
     }
   } finally {
-    mapped.close();
+    file.close();
   }
 }
 
 /** Every entry names a batch and holds the segment's running max timestamp there; order holds. */
 function checkTimeIndex(s: SegmentFiles, b: Batches, report: VerifyReport, dataEnd: number, damaged: boolean): void {
-  const mapped = mapFile(s.tix);
-  if (mapped === null) {
+  const file = FileReader.open(s.tix);
+  if (file === null) {
     report.problems.push({ file: s.tix, position: 0, kind: 'index', message: 'time index is missing (rebuilt from the log when the segment is opened)' });
     return;
   }
   try {
-    const d = mapped.data;
-    const n = Math.floor(d.length / TIX_ENTRY);
-    const used = (i: number): boolean => d.readDoubleLE(i * TIX_ENTRY) !== 0 || d.readUInt32LE(i * TIX_ENTRY + 8) !== 0 || d.readUInt32LE(i * TIX_ENTRY + 12) !== 0;
+    const n = Math.floor(file.size / TIX_ENTRY);
+    // Short (the file was trimmed by a seal meanwhile) counts as unused.
+    const entry = (i: number): Buffer | null => {
+      const e = file.bytes(i * TIX_ENTRY, TIX_ENTRY);
+      return e.length === TIX_ENTRY ? e : null;
+    };
+    const used = (i: number): boolean => {
+      const e = entry(i);
+      return e !== null && (e.readDoubleLE(0) !== 0 || e.readUInt32LE(8) !== 0 || e.readUInt32LE(12) !== 0);
+    };
     // As TimeIndex counts them: an all-zero first entry counts only when a second follows.
     let entries = n > 0 && used(0) ? 1 : 0;
     for (let i = 1; i < n && used(i); i++) entries = i + 1;
@@ -214,9 +228,11 @@ function checkTimeIndex(s: SegmentFiles, b: Batches, report: VerifyReport, dataE
     let lastRel = -1;
     for (let k = 0; k < entries; k++) {
       const at = k * TIX_ENTRY;
-      const ts = d.readDoubleLE(at);
-      const rel = d.readUInt32LE(at + 8);
-      const pos = d.readUInt32LE(at + 12);
+      const e = entry(k);
+      if (e === null) return;
+      const ts = e.readDoubleLE(0);
+      const rel = e.readUInt32LE(8);
+      const pos = e.readUInt32LE(12);
       if (damaged && pos >= dataEnd) return;
       const j = lastAtOrBefore(b.relativeOffsets, b.count, rel);
       const i = j >= 0 && b.relativeOffsets[j] === rel ? j : undefined;
@@ -232,7 +248,7 @@ function checkTimeIndex(s: SegmentFiles, b: Batches, report: VerifyReport, dataE
       lastRel = rel;
     }
   } finally {
-    mapped.close();
+    file.close();
   }
 }
 
