@@ -14,7 +14,7 @@ import { createProgress } from '../ops/progress.js';
 import { UsageError, guard } from './args.js';
 
 /** The package's root: the nearest directory above this file with commitlog's package.json. */
-export function packageRoot(): string {
+function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const file = path.join(dir, 'package.json');
@@ -32,7 +32,7 @@ export function packageRoot(): string {
 }
 
 /** Benchmarks shipped in bench/: every .ts file but the helpers (lib.ts, _*.ts). */
-export function listBenchmarks(root = packageRoot()): string[] {
+function listBenchmarks(root = packageRoot()): string[] {
   const dir = path.join(root, 'bench');
   if (!fs.existsSync(dir)) return [];
   return fs.readdirSync(dir)

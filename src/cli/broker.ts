@@ -20,7 +20,7 @@ import { createLogger, type CliLogger, type LogLevel } from '../ops/logger.js';
 import { BrokerMetrics, serveMetrics, type MetricsServer } from '../ops/metrics.js';
 import { describeError, guard, parse } from './args.js';
 
-export const USAGE = `usage: commitlog broker [--dir DIR] [--host HOST] [--port PORT] [--flush sync|async|os]
+const USAGE = `usage: commitlog broker [--dir DIR] [--host HOST] [--port PORT] [--flush sync|async|os]
                         [--flush-interval-ms MS] [--segment-bytes N] [--metrics-port PORT]
                         [--metrics-host HOST] [--max-connections N] [--config FILE]
                         [--log-level LEVEL]

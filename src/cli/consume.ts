@@ -16,7 +16,7 @@ import { Consumer, type ConsumerStart } from '../net/consumer.js';
 import type { ConsumerRecord } from '../net/client-types.js';
 import { CLIENT_OPTIONS, CLIENT_USAGE, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
 
-export const USAGE = `usage: commitlog consume TOPIC [--partition N] [--from earliest|latest|OFFSET|TIME]
+const USAGE = `usage: commitlog consume TOPIC [--partition N] [--from earliest|latest|OFFSET|TIME]
                          [--group G] [--max N] [--idle-exit-ms MS] [--print-offsets]
                          [--format text|json] [--broker HOST:PORT]
 

@@ -20,7 +20,7 @@ import { FileReader, batchProblem, locate, tailExtent, withoutPosition, type Seg
 import { createProgress, type Progress } from '../ops/progress.js';
 import { Output, guard, intFlag, parse } from './args.js';
 
-export const USAGE = `usage: commitlog dump DIR [--topic T] [--partition N] [--records] [--indexes]
+const USAGE = `usage: commitlog dump DIR [--topic T] [--partition N] [--records] [--indexes]
 
 Prints the segments of a data directory (or of one partition's directory, or one .log
 file) offline: per batch its offsets, position, size, timestamps and checksum status.

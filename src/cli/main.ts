@@ -25,7 +25,7 @@ const SUBCOMMANDS: Record<string, Entry> = {
   bench: { load: () => import('./bench.js'), summary: 'run the benchmarks of bench/' },
 };
 
-export function usage(): string {
+function usage(): string {
   const lines = Object.entries(SUBCOMMANDS).map(([name, s]) => `  ${name.padEnd(10)} ${s.summary}`);
   return `usage: commitlog <command> [options]
 

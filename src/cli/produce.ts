@@ -30,7 +30,7 @@ import type { RecordMetadata } from '../net/client-types.js';
 import { Producer, type Acks } from '../net/producer.js';
 import { CLIENT_OPTIONS, CLIENT_USAGE, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
 
-export const USAGE = `usage: commitlog produce TOPIC [--partition N] [--key KEY | --key-separator SEP]
+const USAGE = `usage: commitlog produce TOPIC [--partition N] [--key KEY | --key-separator SEP]
                          [--acks none|written|flushed] [--print-offsets] [--broker HOST:PORT]
 
 Sends each line of stdin as one record (the line is the value) and exits once stdin

@@ -12,7 +12,7 @@ import { diskUsage } from '../ops/metrics.js';
 import { formatBytes } from '../ops/progress.js';
 import { CLIENT_OPTIONS, CLIENT_USAGE, Output, UsageError, clientSettings, guard, intFlag, parse } from './args.js';
 
-export const USAGE = `usage: commitlog topics create TOPIC [--partitions N] [--segment-bytes N]
+const USAGE = `usage: commitlog topics create TOPIC [--partitions N] [--segment-bytes N]
                               [--retention-ms MS] [--retention-bytes N]
        commitlog topics list [--dir DIR]
        commitlog topics describe TOPIC [--dir DIR]

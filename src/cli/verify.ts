@@ -12,7 +12,7 @@ import { lockForReading, repairDataDir, verifyLocated, type VerifyReport } from 
 import { locate } from '../ops/data-dir.js';
 import { Output, UsageError, guard, intFlag, parse } from './args.js';
 
-export const USAGE = `usage: commitlog verify DIR [--topic T] [--partition N] [--repair]
+const USAGE = `usage: commitlog verify DIR [--topic T] [--partition N] [--repair]
 
 Checks a data directory offline: every batch's length, magic, CRC32C and offsets, the
 bytes after the last batch, every consume queue and time index against its log, the

@@ -28,10 +28,10 @@ import { CommitLogError, ErrorCode, invalidArgument, ioError } from '../errors.j
 import { xxh3Hex } from '../hash.js';
 import { fsyncDir, fsyncDirAsync, readGuardedJson } from './checkpoint.js';
 
-export const OFFSETS_DIR = '.offsets';
+const OFFSETS_DIR = '.offsets';
 export const MAX_GROUP_NAME_LENGTH = 255;
 /** Kafka's offset.metadata.max.bytes. */
-export const MAX_OFFSET_METADATA_BYTES = 4096;
+const MAX_OFFSET_METADATA_BYTES = 4096;
 
 export interface OffsetCommitEntry {
   topic: string;
@@ -319,7 +319,7 @@ async function removeGroupFile(file: string): Promise<void> {
   }
 }
 
-export function ensureGroupName(group: unknown): asserts group is string {
+function ensureGroupName(group: unknown): asserts group is string {
   if (typeof group !== 'string' || group.length === 0) throw invalidArgument('group must be a non-empty string');
   if (group.length > MAX_GROUP_NAME_LENGTH) throw invalidArgument(`group name is ${group.length} characters, more than ${MAX_GROUP_NAME_LENGTH}`);
 }

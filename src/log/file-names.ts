@@ -15,7 +15,7 @@ export const DELETED_SUFFIX = '.deleted';
 export const PREPARED_SUFFIX = '.prepared';
 export const CHECKPOINT_FILE = 'recovery.checkpoint';
 
-export function formatBaseOffset(baseOffset: number): string {
+function formatBaseOffset(baseOffset: number): string {
   return String(baseOffset).padStart(20, '0');
 }
 

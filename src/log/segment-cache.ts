@@ -15,10 +15,6 @@ export class SegmentCache {
     this.maxOpen = maxOpen;
   }
 
-  get size(): number {
-    return this.open.size;
-  }
-
   /** Opens the sealed segment if needed and marks it most recently used. */
   use(segment: Segment): Segment {
     if (this.open.delete(segment)) {

@@ -9,7 +9,7 @@ export interface TopicConfig extends PartitionConfig {
   partitions: number;
 }
 
-export const MAX_TOPIC_NAME_LENGTH = 249;
+const MAX_TOPIC_NAME_LENGTH = 249;
 const TOPIC_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** Kafka's rule (letters, digits, '.', '_', '-'; at most 249), and no leading '.' or '-'. */

@@ -31,8 +31,8 @@ export interface SettingSpec {
   usedBy: 'broker' | 'clients' | 'all';
 }
 
-export const DEFAULT_BROKER_PORT = DEFAULT_PORT;
-export const DEFAULT_BROKER_HOST = '127.0.0.1';
+const DEFAULT_BROKER_PORT = DEFAULT_PORT;
+const DEFAULT_BROKER_HOST = '127.0.0.1';
 
 export const SETTINGS = {
   dir: { kind: 'string', default: './data', usedBy: 'broker', help: 'data directory (created if missing)' },
@@ -55,7 +55,7 @@ export function envName(name: string): string {
   return `COMMITLOG_${name.toUpperCase().replace(/-/g, '_')}`;
 }
 
-export const CONFIG_ENV = 'COMMITLOG_CONFIG';
+const CONFIG_ENV = 'COMMITLOG_CONFIG';
 
 export interface ResolveOptions {
   /** Flag values as parsed (undefined: not given). `config` names the config file. */
@@ -120,20 +120,19 @@ function checkValue(spec: SettingSpec, raw: unknown, where: string): SettingValu
   if (spec.kind === 'choice' && !spec.choices!.includes(raw)) {
     throw new ConfigError(`${where} must be one of ${spec.choices!.join(', ')}, got ${JSON.stringify(raw)}`);
   }
-  if (spec.kind === 'address') parseAddress(raw, where);
+  if (spec.kind === 'address') ensureAddress(raw, where);
   return raw;
 }
 
-/** 'host:port' or '[v6]:port' as its parts; ConfigError naming `where` otherwise. */
-export function parseAddress(text: string, where: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || !(port >= 1 && port <= 65535)) throw new ConfigError(`${where} must be HOST:PORT with a port in [1, 65535], got ${JSON.stringify(text)}`);
-  return { host: m[1] ?? m[2]!, port };
+/** 'host:port' or '[v6]:port'; ConfigError naming `where` otherwise. */
+function ensureAddress(text: string, where: string): void {
+  const m = /^(?:\[[^\]]+\]|[^:[\]]+):(\d+)$/.exec(text);
+  const port = m === null ? NaN : Number(m[1]);
+  if (!(port >= 1 && port <= 65535)) throw new ConfigError(`${where} must be HOST:PORT with a port in [1, 65535], got ${JSON.stringify(text)}`);
 }
 
 /** The config file's settings: a JSON object whose keys are setting names. */
-export function readConfigFile(file: string): Record<string, unknown> {
+function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { CommitLogError, ErrorCode, ioError } from '../errors.js';
 import { readGuardedJson } from '../index/checkpoint.js';
 import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LOG_OVERHEAD, verifyBatch } from '../log/batch.js';
-import { CQ_SUFFIX, LOG_SUFFIX, TIX_SUFFIX, parseBaseOffset, segmentPaths } from '../log/file-names.js';
+import { LOG_SUFFIX, parseBaseOffset, segmentPaths } from '../log/file-names.js';
 import * as native from '../native.js';
 
 export interface SegmentFiles {
