@@ -31,6 +31,24 @@ test('a record the broker refuses prints FAILED with its code; the lines after i
   out.forEach((l, i) => t.is(l, i < firstNotSent || firstNotSent < 0 ? 'FAILED\tERR_UNKNOWN_PARTITION' : 'FAILED\tERR_NOT_SENT', `line ${i}`));
   t.regex(r.stderr, new RegExp(`${n} of ${n} records failed: .*\\(ERR_UNKNOWN_PARTITION\\)`));
 
+  // Lines read once a failure is known are never sent: feed the rest after the first verdict.
+  const child = spawn(process.execPath, [bin, 'produce', 'one', '--partition', '3', '--print-offsets', '--broker', broker.address], { cwd: root, env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let out2 = '';
+  child.stdout.on('data', (d: Buffer) => (out2 += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  child.stdin.write('first\n');
+  await new Promise<void>((resolve) => {
+    const check = (): void => void (out2.length > 0 && resolve());
+    child.stdout.on('data', check);
+    child.once('exit', () => resolve());
+  });
+  child.stdin.end('second\nthird\nlast without newline');
+  t.is(await exited, 1);
+  t.deepEqual(lines(out2), ['FAILED\tERR_UNKNOWN_PARTITION', 'FAILED\tERR_NOT_SENT', 'FAILED\tERR_NOT_SENT', 'FAILED\tERR_NOT_SENT']);
+
   const unknown = await runCli(['produce', 'nope', '--print-offsets', '--broker', broker.address], { input: 'a\nb\nc' });
   t.is(unknown.code, 1);
   t.is(lines(unknown.stdout).length, 3);
