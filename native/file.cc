@@ -1,6 +1,8 @@
 // File-level syscalls Node's fs lacks: posix_fallocate (sync and on the thread pool),
 // zeroing a range while keeping its blocks allocated, and flock for the data
 // directory's lock file.
+#include <algorithm>
+#include <cstdint>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -88,6 +90,58 @@ Napi::Value ZeroRange(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Position just past the last non-zero byte of the file in [from, to) (`from` when
+// there is none). Holes and unwritten extents are skipped with SEEK_DATA/SEEK_HOLE
+// (ext4 and xfs report unwritten extents without dirty pages as holes), the rest is
+// read with pread, so sizing what lies past a torn tail costs what is really there,
+// not the preallocated size. Recovery uses it to report truthfully what it drops.
+Napi::Value LastDataByte(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  off_t from = info[1].As<Napi::Number>().Int64Value();
+  off_t to = info[2].As<Napi::Number>().Int64Value();
+  off_t last = from;
+  std::vector<uint8_t> buf(1 << 20);
+  off_t pos = from;
+  while (pos < to) {
+    off_t dataStart = lseek(fd, pos, SEEK_DATA);
+    if (dataStart < 0) {
+      if (errno == ENXIO) break;  // no data past pos
+      if (errno != EINVAL && errno != EOPNOTSUPP) {
+        SyscallError(env, errno, "lseek").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      dataStart = pos;  // no SEEK_DATA here: read everything
+    }
+    if (dataStart >= to) break;
+    off_t dataEnd = lseek(fd, dataStart, SEEK_HOLE);
+    if (dataEnd < 0 || dataEnd > to) dataEnd = to;
+    for (off_t at = dataStart; at < dataEnd;) {
+      size_t want = static_cast<size_t>(std::min<off_t>(dataEnd - at, static_cast<off_t>(buf.size())));
+      ssize_t n = pread(fd, buf.data(), want, at);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        SyscallError(env, errno, "pread").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      if (n == 0) {
+        dataEnd = at;  // the file ends here
+        break;
+      }
+      for (ssize_t i = n; i > 0; i--) {
+        if (buf[i - 1] != 0) {
+          last = at + i;
+          break;
+        }
+      }
+      at += n;
+    }
+    if (dataEnd <= dataStart) break;
+    pos = dataEnd;
+  }
+  return Napi::Number::New(env, static_cast<double>(last));
+}
+
 // flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it.
 Napi::Value TryLock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -108,6 +162,7 @@ void InitFile(Napi::Env env, Napi::Object exports) {
   exports.Set("fallocateAsync", Napi::Function::New(env, FallocateAsync, "fallocateAsync"));
   exports.Set("zeroRange", Napi::Function::New(env, ZeroRange, "zeroRange"));
   exports.Set("tryLock", Napi::Function::New(env, TryLock, "tryLock"));
+  exports.Set("lastDataByte", Napi::Function::New(env, LastDataByte, "lastDataByte"));
 }
 
 }  // namespace commitlog

@@ -7,7 +7,9 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { ioError, invalidArgument, type ErrorContext } from './errors.js';
 
 interface ScanResult {
@@ -16,6 +18,8 @@ interface ScanResult {
   records: number;
   nextOffset: number;
   status: number;
+  /** The epoch of the last stamped batch scanned (the minEpoch given when none was or the check was off). */
+  epoch: number;
 }
 
 interface Addon {
@@ -30,7 +34,9 @@ interface Addon {
   zeroRange(fd: number, offset: number, length: number): void;
   tryLock(fd: number): boolean;
   crc32c(data: Uint8Array, start: number, end: number): number;
-  scanBatches(data: Uint8Array, start: number, end: number, expectedOffset: number, maxBatches: number): ScanResult;
+  scanBatches(data: Uint8Array, start: number, end: number, expectedOffset: number, maxBatches: number, minEpoch: number): ScanResult;
+  lastDataByte(fd: number, from: number, to: number): number;
+  countBatches(data: Uint8Array, start: number, end: number): { batches: number; runs: number };
   dataExtent(data: Uint8Array, start: number, end: number, zeroRun: number): number;
   pageSize: number;
   madviseFlags: { NORMAL: number; RANDOM: number; SEQUENTIAL: number; WILLNEED: number; DONTNEED: number };
@@ -60,6 +66,7 @@ function load(): Addon {
 }
 
 const addon = load();
+const fdatasyncAsync = promisify(fs.fdatasync);
 
 export const pageSize: number = addon.pageSize;
 export const crc32cHardware: boolean = addon.crc32cHardware;
@@ -120,6 +127,7 @@ export function munmap(mapping: ArrayBuffer, ctx?: ErrorContext): void {
 /** msync(MS_SYNC) of a range, on libuv's thread pool. */
 export async function msync(mapping: ArrayBuffer, offset: number, length: number, ctx?: ErrorContext): Promise<void> {
   ensureRange(mapping, offset, length);
+  if (flushFaults.msync !== null) injected('msync', ctx);
   try {
     await addon.msync(mapping, offset, length);
   } catch (err) {
@@ -228,20 +236,75 @@ export const ScanStatus = {
   BAD_OFFSET: 4,
   TRUNCATED: 5,
   BAD_COUNT: 6,
+  BAD_EPOCH: 7,
 } as const;
 
-export const scanStatusNames = ['end of data', 'bad batch length', 'bad magic', 'CRC mismatch', 'offset not contiguous', 'batch runs past the end', 'bad record count'];
+export const scanStatusNames = ['end of data', 'bad batch length', 'bad magic', 'CRC mismatch', 'offset not contiguous', 'batch runs past the end', 'bad record count', 'epoch lower than the batch before (left from an earlier life of the file)'];
+
+/** scanBatches' minEpoch that turns the epoch check off. */
+export const NO_EPOCH_CHECK = -2;
 
 /**
  * Walks batch headers in data[start, end) verifying length, magic, record count,
- * CRC and (when expectedOffset >= 0) offset continuity; stops at the first failure or
- * after maxBatches. Returns where it stopped and why.
+ * CRC, (when expectedOffset >= 0) offset continuity and, unless minEpoch is
+ * NO_EPOCH_CHECK, that the stamped epochs (partition leader epoch >= 0) never fall,
+ * starting from `minEpoch` (-1: from the first stamped batch); stops at the first
+ * failure or after maxBatches. Returns where it stopped and why.
  */
-export function scanBatches(data: Uint8Array, start: number, end: number, expectedOffset: number, maxBatches = Number.MAX_SAFE_INTEGER): ScanResult {
+export function scanBatches(data: Uint8Array, start: number, end: number, expectedOffset: number, maxBatches = Number.MAX_SAFE_INTEGER, minEpoch = NO_EPOCH_CHECK): ScanResult {
   ensureView(data, start, end);
   if (!Number.isSafeInteger(expectedOffset) || expectedOffset < -1) throw invalidArgument(`expectedOffset must be >= -1, got ${expectedOffset}`);
   ensureSize('maxBatches', maxBatches);
-  return addon.scanBatches(data, start, end, expectedOffset, maxBatches);
+  if (!Number.isInteger(minEpoch) || minEpoch < NO_EPOCH_CHECK || minEpoch > 0x7fffffff) throw invalidArgument(`minEpoch must be an int32 >= ${NO_EPOCH_CHECK}, got ${minEpoch}`);
+  return addon.scanBatches(data, start, end, expectedOffset, maxBatches, minEpoch);
+}
+
+/**
+ * Whole CRC-valid batches in data[start, end), found by resynchronising after
+ * anything else, and the runs of non-zero bytes that are no batch.
+ */
+export function countBatches(data: Uint8Array, start: number, end: number): { batches: number; runs: number } {
+  ensureView(data, start, end);
+  return addon.countBatches(data, start, end);
+}
+
+/**
+ * Position just past the last non-zero byte of the file in [from, to), `from` when
+ * there is none; holes and unwritten extents are skipped, the rest read with pread.
+ */
+export function lastDataByte(fd: number, from: number, to: number, ctx?: ErrorContext): number {
+  ensureFd(fd);
+  ensureSize('from', from);
+  ensureSize('to', to);
+  if (to <= from) return from;
+  try {
+    return addon.lastDataByte(fd, from, to);
+  } catch (err) {
+    throw ioError(err, 'reading a file tail failed', ctx);
+  }
+}
+
+/** Test-only failure injection for the data flush path: return an errno name to fail the call. */
+export const flushFaults: { msync: ((path: string | undefined) => string | null) | null; fdatasync: ((path: string | undefined) => string | null) | null } = {
+  msync: null,
+  fdatasync: null,
+};
+
+function injected(which: 'msync' | 'fdatasync', ctx: ErrorContext | undefined): void {
+  const fault = flushFaults[which];
+  const code = fault === null ? null : fault(ctx?.path);
+  if (code !== null) throw ioError(Object.assign(new Error(`${which} failed: ${code} (injected)`), { code, syscall: which }), `${which} failed`, ctx);
+}
+
+/** fdatasync on the thread pool. */
+export async function fdatasync(fd: number, ctx?: ErrorContext): Promise<void> {
+  ensureFd(fd);
+  if (flushFaults.fdatasync !== null) injected('fdatasync', ctx);
+  try {
+    await fdatasyncAsync(fd);
+  } catch (err) {
+    throw ioError(err, 'fdatasync failed', ctx);
+  }
 }
 
 export interface SendfileStats {

@@ -265,21 +265,21 @@ function threeBatches(tail = 0): { buf: Buffer; sizes: number[] } {
 test('scanBatches walks a valid sequence of batches to its end', (t) => {
   const { buf, sizes } = threeBatches();
   const total = sizes[0] + sizes[1] + sizes[2];
-  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0) }, { position: total, batches: 3, records: 9, nextOffset: 9, status: native.ScanStatus.END });
+  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0) }, { position: total, batches: 3, records: 9, nextOffset: 9, status: native.ScanStatus.END, epoch: -2 });
   // expectedOffset -1 accepts whatever offset the first batch has.
-  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, -1) }, { position: total, batches: 3, records: 9, nextOffset: 9, status: native.ScanStatus.END });
+  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, -1) }, { position: total, batches: 3, records: 9, nextOffset: 9, status: native.ScanStatus.END, epoch: -2 });
   // From the second batch on.
-  t.deepEqual({ ...native.scanBatches(buf, sizes[0], buf.length, 3) }, { position: total, batches: 2, records: 6, nextOffset: 9, status: native.ScanStatus.END });
+  t.deepEqual({ ...native.scanBatches(buf, sizes[0], buf.length, 3) }, { position: total, batches: 2, records: 6, nextOffset: 9, status: native.ScanStatus.END, epoch: -2 });
   // maxBatches stops early with status END.
-  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0, 2) }, { position: sizes[0] + sizes[1], batches: 2, records: 5, nextOffset: 5, status: native.ScanStatus.END });
+  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0, 2) }, { position: sizes[0] + sizes[1], batches: 2, records: 5, nextOffset: 5, status: native.ScanStatus.END, epoch: -2 });
   // An empty range.
-  t.deepEqual({ ...native.scanBatches(buf, 0, 0, 7) }, { position: 0, batches: 0, records: 0, nextOffset: 7, status: native.ScanStatus.END });
+  t.deepEqual({ ...native.scanBatches(buf, 0, 0, 7) }, { position: 0, batches: 0, records: 0, nextOffset: 7, status: native.ScanStatus.END, epoch: -2 });
 });
 
 test('scanBatches stops at zeroed space (a batch length of 0) with status END', (t) => {
   const { buf, sizes } = threeBatches(4096);
   const total = sizes[0] + sizes[1] + sizes[2];
-  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0) }, { position: total, batches: 3, records: 9, nextOffset: 9, status: native.ScanStatus.END });
+  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0) }, { position: total, batches: 3, records: 9, nextOffset: 9, status: native.ScanStatus.END, epoch: -2 });
 });
 
 test('scanBatches reports a flipped byte anywhere inside the CRC range of a batch as status 3 at that batch', (t) => {
@@ -289,30 +289,30 @@ test('scanBatches reports a flipped byte anywhere inside the CRC range of a batc
     const copy = Buffer.from(buf);
     copy[i] ^= 0x01;
     const r = native.scanBatches(copy, 0, copy.length, 0);
-    t.deepEqual({ ...r }, { position: sizes[0], batches: 1, records: 3, nextOffset: 3, status: native.ScanStatus.BAD_CRC }, `flipped byte ${i}`);
+    t.deepEqual({ ...r }, { position: sizes[0], batches: 1, records: 3, nextOffset: 3, status: native.ScanStatus.BAD_CRC, epoch: -2 }, `flipped byte ${i}`);
   }
   const copy = Buffer.from(buf);
   copy[sizes[0] + 100] ^= 0xff;
-  t.deepEqual({ ...native.scanBatches(copy, 0, copy.length, 0) }, { position: sizes[0], batches: 1, records: 3, nextOffset: 3, status: 3 });
+  t.deepEqual({ ...native.scanBatches(copy, 0, copy.length, 0) }, { position: sizes[0], batches: 1, records: 3, nextOffset: 3, status: 3, epoch: -2 });
 });
 
 test('scanBatches reports a base offset that does not continue the previous batch as status 4', (t) => {
   const { buf, sizes } = threeBatches();
   setBaseOffset(buf, sizes[0], 4);
-  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0) }, { position: sizes[0], batches: 1, records: 3, nextOffset: 3, status: 4 });
+  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0) }, { position: sizes[0], batches: 1, records: 3, nextOffset: 3, status: 4, epoch: -2 });
   // A wrong expected offset for the first batch.
   const { buf: fresh } = threeBatches();
-  t.deepEqual({ ...native.scanBatches(fresh, 0, fresh.length, 1) }, { position: 0, batches: 0, records: 0, nextOffset: 1, status: 4 });
+  t.deepEqual({ ...native.scanBatches(fresh, 0, fresh.length, 1) }, { position: 0, batches: 0, records: 0, nextOffset: 1, status: 4, epoch: -2 });
 });
 
 test('scanBatches reports a last batch cut short as status 5', (t) => {
   const { buf, sizes } = threeBatches();
   const start = sizes[0] + sizes[1];
   for (const cut of [buf.length - 1, start + 61, start + 12]) {
-    t.deepEqual({ ...native.scanBatches(buf, 0, cut, 0) }, { position: start, batches: 2, records: 5, nextOffset: 5, status: 5 }, `end ${cut}`);
+    t.deepEqual({ ...native.scanBatches(buf, 0, cut, 0) }, { position: start, batches: 2, records: 5, nextOffset: 5, status: 5, epoch: -2 }, `end ${cut}`);
   }
   // Fewer than 12 bytes left: not even an offset and a length, so the scan just ends.
-  t.deepEqual({ ...native.scanBatches(buf, 0, start + 11, 0) }, { position: start, batches: 2, records: 5, nextOffset: 5, status: 0 });
+  t.deepEqual({ ...native.scanBatches(buf, 0, start + 11, 0) }, { position: start, batches: 2, records: 5, nextOffset: 5, status: 0, epoch: -2 });
 });
 
 test('scanBatches reports a bad length, a bad magic and a bad record count', (t) => {
@@ -323,12 +323,12 @@ test('scanBatches reports a bad length, a bad magic and a bad record count', (t)
   t.is(native.scanBatches(badLength, 0, badLength.length, 0).status, native.ScanStatus.BAD_LENGTH);
   const badMagic = Buffer.from(buf);
   badMagic[second + 16] = 1;
-  t.deepEqual({ ...native.scanBatches(badMagic, 0, badMagic.length, 0) }, { position: second, batches: 1, records: 3, nextOffset: 3, status: 2 });
+  t.deepEqual({ ...native.scanBatches(badMagic, 0, badMagic.length, 0) }, { position: second, batches: 1, records: 3, nextOffset: 3, status: 2, epoch: -2 });
   // A record count that disagrees with lastOffsetDelta, with the CRC fixed up so only the count is wrong.
   const badCount = Buffer.from(buf);
   badCount.writeInt32BE(3, second + 57);
   badCount.writeUInt32BE(native.crc32c(badCount, second + 21, second + sizes[1]), second + CRC_POS);
-  t.deepEqual({ ...native.scanBatches(badCount, 0, badCount.length, 0) }, { position: second, batches: 1, records: 3, nextOffset: 3, status: 6 });
+  t.deepEqual({ ...native.scanBatches(badCount, 0, badCount.length, 0) }, { position: second, batches: 1, records: 3, nextOffset: 3, status: 6, epoch: -2 });
 });
 
 // ---------------------------------------------------------------- dataExtent
