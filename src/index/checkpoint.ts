@@ -11,9 +11,37 @@ import path from 'node:path';
 import { ioError } from '../errors.js';
 import { xxh3Hex } from '../hash.js';
 
-export function writeGuardedJson(file: string, value: unknown): void {
+function guardedText(value: unknown): string {
   const json = JSON.stringify(value);
-  const text = `${json}\nxxh3:${xxh3Hex(json)}\n`;
+  return `${json}\nxxh3:${xxh3Hex(json)}\n`;
+}
+
+/**
+ * writeGuardedJson on the thread pool: writes, fsyncs and renames off the event loop,
+ * so a checkpoint or topic file written while the broker serves traffic never stalls
+ * it. Writes of the same file must not overlap (the caller serialises them).
+ */
+export async function writeGuardedJsonAsync(file: string, value: unknown): Promise<void> {
+  const text = guardedText(value);
+  const tmp = `${file}.tmp`;
+  try {
+    const handle = await fs.promises.open(tmp, 'w', 0o644);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.promises.rename(tmp, file);
+    await fsyncDirAsync(path.dirname(file));
+  } catch (err) {
+    throw ioError(err, 'writing metadata file failed', { path: file });
+  }
+}
+
+/** The synchronous form, for open paths that run before any traffic. */
+export function writeGuardedJson(file: string, value: unknown): void {
+  const text = guardedText(value);
   const tmp = `${file}.tmp`;
   try {
     const fd = fs.openSync(tmp, 'w', 0o644);
@@ -76,16 +104,24 @@ export interface RecoveryPoint {
   segmentBaseOffset: number;
   position: number;
   nextOffset: number;
+  /** The epoch the partition stamps into its batches (absent in files of older versions). */
+  epoch?: number;
 }
 
 export function readRecoveryPoint(file: string): RecoveryPoint | null {
   const v = readGuardedJson(file) as Partial<RecoveryPoint> | null;
   if (v === null || typeof v !== 'object') return null;
-  const { segmentBaseOffset, position, nextOffset } = v;
+  const { segmentBaseOffset, position, nextOffset, epoch } = v;
   if (![segmentBaseOffset, position, nextOffset].every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) return null;
-  return { segmentBaseOffset: segmentBaseOffset!, position: position!, nextOffset: nextOffset! };
+  const point: RecoveryPoint = { segmentBaseOffset: segmentBaseOffset!, position: position!, nextOffset: nextOffset! };
+  if (Number.isInteger(epoch) && epoch! >= 0 && epoch! <= 0x7fffffff) point.epoch = epoch;
+  return point;
 }
 
 export function writeRecoveryPoint(file: string, point: RecoveryPoint): void {
   writeGuardedJson(file, { v: 1, ...point });
+}
+
+export function writeRecoveryPointAsync(file: string, point: RecoveryPoint): Promise<void> {
+  return writeGuardedJsonAsync(file, { v: 1, ...point });
 }

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CommitLogError, ErrorCode, invalidArgument, ioError } from '../errors.js';
-import { fsyncDir, readGuardedJson, writeGuardedJson } from '../index/checkpoint.js';
+import { fsyncDirAsync, readGuardedJson, writeGuardedJsonAsync } from '../index/checkpoint.js';
 import * as native from '../native.js';
 import type { LogRecord, ProducerRecord } from './record.js';
 import { PartitionLog, type AppendResult, type FlushHooks, type FlushPolicy, type LogSlice } from './partition-log.js';
@@ -51,6 +51,12 @@ export interface CommitLogOptions {
   topicDefaults?: Partial<Omit<TopicConfig, 'partitions'>>;
   logger?: Logger;
   hooks?: FlushHooks;
+  /**
+   * Repair mode (`commitlog verify --repair`): damage inside a sealed segment that has
+   * later segments cuts the log there and drops the later segments. Without it such
+   * damage fails the open with ERR_LOG_CORRUPT and nothing is deleted. Default false.
+   */
+  repair?: boolean;
 }
 
 export interface RecoveryReport {
@@ -65,7 +71,10 @@ export interface RecoveryReport {
 export interface PartitionDescription {
   partition: number;
   logStartOffset: number;
+  /** The log end offset: one past the last record written. */
   nextOffset: number;
+  /** One past the last record readers see (see PartitionLog.highWatermark). */
+  highWatermark: number;
   sizeBytes: number;
   segments: number;
 }
@@ -149,6 +158,7 @@ export class CommitLog {
       maxOpenSegments: ensurePositiveInt('maxOpenSegments', options.maxOpenSegments, 256),
       warmSegments: options.warmSegments ?? false,
       hooks: options.hooks ?? {},
+      repair: options.repair === true,
     };
     const defaults = resolveTopicConfig({ ...DEFAULT_TOPIC_CONFIG, ...(options.topicDefaults ?? {}), partitions: 1 }, DEFAULT_TOPIC_CONFIG);
     const dir = path.resolve(options.dir);
@@ -187,7 +197,7 @@ export class CommitLog {
       } catch {
         continue;
       }
-      const config = this.readTopicConfig(name, topicDir);
+      const config = await this.readTopicConfig(name, topicDir);
       const partitions: PartitionLog[] = [];
       for (let p = 0; p < config.partitions; p++) partitions.push(await this.openPartition(name, p, config, clean));
       this.topics.set(name, { name, config, partitions });
@@ -195,7 +205,7 @@ export class CommitLog {
     // From here on an append may happen: the marker must be gone, durably.
     if (clean) {
       fs.unlinkSync(markerPath);
-      fsyncDir(this.dir);
+      await fsyncDirAsync(this.dir);
     }
     for (const t of this.topics.values()) {
       for (const p of t.partitions) {
@@ -215,7 +225,7 @@ export class CommitLog {
     this.startTimers();
   }
 
-  private readTopicConfig(name: string, topicDir: string): TopicConfig {
+  private async readTopicConfig(name: string, topicDir: string): Promise<TopicConfig> {
     const stored = readGuardedJson(path.join(topicDir, TOPIC_FILE));
     if (stored !== null && typeof stored === 'object') {
       try {
@@ -227,7 +237,7 @@ export class CommitLog {
     const partitions = fs.readdirSync(topicDir).filter((n) => /^\d+$/.test(n)).map(Number);
     const config = resolveTopicConfig({ partitions: Math.max(1, ...partitions.map((p) => p + 1)) }, this.defaults);
     this.logger.warn({ topic: name }, `topic metadata of ${name} is missing or damaged; rebuilt with ${config.partitions} partitions and default settings`);
-    writeGuardedJson(path.join(topicDir, TOPIC_FILE), config);
+    await writeGuardedJsonAsync(path.join(topicDir, TOPIC_FILE), config);
     return config;
   }
 
@@ -243,6 +253,7 @@ export class CommitLog {
       cache: this.cache,
       warmSegments: this.settings.warmSegments,
       hooks: this.settings.hooks,
+      repair: this.settings.repair,
       onIndexRebuilt: (file) => this.logger.warn({ path: file }, `rebuilt the indexes of ${file} from its log`),
     });
   }
@@ -307,9 +318,11 @@ export class CommitLog {
     this.topics.set(name, topic); // reserve the name while partitions are created
     try {
       fs.mkdirSync(topicDir, { recursive: true });
-      writeGuardedJson(path.join(topicDir, TOPIC_FILE), resolved);
-      fsyncDir(this.dir);
+      await writeGuardedJsonAsync(path.join(topicDir, TOPIC_FILE), resolved);
+      await fsyncDirAsync(this.dir);
       for (let p = 0; p < resolved.partitions; p++) topic.partitions.push(await this.openPartition(name, p, resolved, false));
+      // The partition directories' names, durable (each partition made its own files durable).
+      await fsyncDirAsync(topicDir);
     } catch (err) {
       this.topics.delete(name);
       for (const p of topic.partitions) await p.close().catch(() => undefined);
@@ -325,7 +338,7 @@ export class CommitLog {
     this.topics.delete(name);
     for (const p of topic.partitions) await p.destroy();
     fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
-    fsyncDir(this.dir);
+    await fsyncDirAsync(this.dir);
   }
 
   listTopics(): string[] {
@@ -339,7 +352,7 @@ export class CommitLog {
       name,
       config: { ...topic.config },
       partitions: topic.partitions.map((p) => ({
-        partition: p.partition, logStartOffset: p.logStartOffset, nextOffset: p.nextOffset, sizeBytes: p.sizeBytes, segments: p.segmentCount,
+        partition: p.partition, logStartOffset: p.logStartOffset, nextOffset: p.nextOffset, highWatermark: p.highWatermark, sizeBytes: p.sizeBytes, segments: p.segmentCount,
       })),
     };
   }
@@ -378,8 +391,17 @@ export class CommitLog {
     return this.partition(topic, partition).logStartOffset;
   }
 
-  /** The log end offset: one past the last record (where the next append goes). */
+  /**
+   * The latest offset a reader sees: the high watermark (under `sync`, the end of what
+   * is flushed; under `async`/`os`, the log end offset). What `tail({ from: 'latest' })`,
+   * ListOffsets LATEST and the broker's Metadata report.
+   */
   latestOffset(topic: string, partition: number): number {
+    return this.partition(topic, partition).highWatermark;
+  }
+
+  /** The log end offset: one past the last record written (where the next append goes). */
+  logEndOffset(topic: string, partition: number): number {
     return this.partition(topic, partition).nextOffset;
   }
 
@@ -405,7 +427,7 @@ export class CommitLog {
     const log = this.partition(topic, partition);
     const maxBytes = ensurePositiveInt('maxBytes', options.maxBytes, 1024 * 1024);
     const from = options.from ?? 'earliest';
-    let next = from === 'earliest' ? log.logStartOffset : from === 'latest' ? log.nextOffset : from;
+    let next = from === 'earliest' ? log.logStartOffset : from === 'latest' ? log.highWatermark : from;
     const signal = options.signal;
     while (!isAborted(signal)) {
       if (this.closed) return;
@@ -467,7 +489,7 @@ export class CommitLog {
     }
     if (allClean) {
       fs.writeFileSync(path.join(this.dir, CLEAN_MARKER), '');
-      fsyncDir(this.dir);
+      await fsyncDirAsync(this.dir);
     }
     fs.closeSync(this.lockFd);
     this.lockFd = -1;

@@ -54,6 +54,11 @@ export class GroupCommit {
     return this.running;
   }
 
+  /** Settles once no flush is running (a failed log's close must not unmap under one). */
+  async idle(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
   /** Flushes everything written before this call. */
   async flushAll(): Promise<void> {
     const target = this.written;
@@ -98,6 +103,15 @@ export class GroupCommit {
         this.head = 0;
       }
     }
+  }
+
+  /**
+   * A flush outside this loop failed (sealing a rolled segment): from now on every
+   * waiter and every later flush rejects, before any waiter could resolve.
+   */
+  fail(err: unknown): void {
+    if (this.error === null) this.error = err;
+    this.rejectAll(this.error);
   }
 
   /** Rejects every waiter (a failed flush, or close after failure). */

@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import { CommitLogError, ErrorCode, ioError } from '../errors.js';
-import { fsyncDirAsync, readRecoveryPoint, writeRecoveryPoint, type RecoveryPoint } from '../index/checkpoint.js';
+import { fsyncDirAsync, readRecoveryPoint, writeRecoveryPointAsync, type RecoveryPoint } from '../index/checkpoint.js';
 import { decodeBatches, encodeBatch, encodeMeasuredBatch, measureBatch, measuredTimestamps, verifyBatch, readMaxTimestamp, LAST_OFFSET_DELTA_POS } from './batch.js';
 import { CHECKPOINT_FILE, CQ_SUFFIX, LOG_SUFFIX, PREPARED_SUFFIX, TIX_SUFFIX, DELETED_SUFFIX, parseBaseOffset } from './file-names.js';
 import { validateRecords } from './batch-validate.js';
@@ -59,6 +59,8 @@ export interface PartitionOptions {
   warmSegments: boolean;
   hooks: FlushHooks;
   onIndexRebuilt: (path: string) => void;
+  /** `verify --repair`: damage in a sealed segment cuts the log there (recovery.ts). */
+  repair?: boolean;
 }
 
 export interface AppendResult {
@@ -100,8 +102,14 @@ export class PartitionLog {
   private appendSignal: { promise: Promise<void>; resolve: () => void } | null = null;
   private flushedPoint: RecoveryPoint;
   private checkpointedPoint: RecoveryPoint | null;
+  /** Checkpoint writes, one at a time and in order, on the thread pool. */
+  private checkpointWrites: Promise<void> = Promise.resolve();
+  /** Under sync: one past the last offset a completed flush covers (see highWatermark). */
+  private flushedOffset: number;
+  /** Stamped into every batch this life of the partition appends (Segment.epoch). */
+  readonly epoch: number;
 
-  private constructor(options: PartitionOptions, segments: Segment[], report: PartitionRecoveryReport, point: RecoveryPoint | null) {
+  private constructor(options: PartitionOptions, segments: Segment[], report: PartitionRecoveryReport, point: RecoveryPoint | null, epoch: number) {
     this.options = options;
     this.dir = options.dir;
     this.topic = options.topic;
@@ -115,6 +123,10 @@ export class PartitionLog {
     const a = this.active;
     this.flushedPoint = { segmentBaseOffset: a.baseOffset, position: a.flushPosition, nextOffset: a.flushPosition === a.writePosition ? a.nextOffset : -1 };
     this.checkpointedPoint = point;
+    this.epoch = epoch;
+    a.epoch = epoch;
+    // What an open finds is on disk: a clean close flushed it, recovery flushes it (open).
+    this.flushedOffset = a.nextOffset;
   }
 
   /** Opens (creating when empty) the partition directory and recovers it. */
@@ -144,8 +156,8 @@ export class PartitionLog {
     const checkpointFile = path.join(dir, CHECKPOINT_FILE);
     if (bases.length === 0) {
       const first = createSegmentSync(dir, 0, limits);
-      const log = new PartitionLog(options, [first], report, null);
-      log.writeCheckpoint({ segmentBaseOffset: 0, position: 0, nextOffset: 0 });
+      const log = new PartitionLog(options, [first], report, null, 0);
+      await log.writeCheckpoint({ segmentBaseOffset: 0, position: 0, nextOffset: 0 });
       return log;
     }
     const segments = bases.map((base, i) => {
@@ -154,15 +166,18 @@ export class PartitionLog {
       return new Segment(dir, base, limits, !isLast, isLast ? base : bases[i + 1], isLast ? config.segmentBytes : size);
     });
     const point = readRecoveryPoint(checkpointFile);
-    const kept = await recoverSegments(segments, point, options.clean, report);
-    const log = new PartitionLog(options, kept, report, point);
+    const recovered = await recoverSegments(segments, point, options.clean, report, { repair: options.repair === true });
+    // Every recovery starts a new epoch, so no batch of this life can be mistaken for
+    // one an earlier life left past the point where recovery cut the log.
+    const epoch = report.clean ? Math.max(0, recovered.epoch) : Math.min(recovered.epoch + 1, 0x7fffffff);
+    const log = new PartitionLog(options, recovered.kept, report, point, epoch);
     if (!report.clean) {
       // Persist what recovery verified so the next crash scans from here.
       const a = log.active;
       await a.flush(a.writePosition);
       await a.flushIndexes();
       log.flushedPoint = { segmentBaseOffset: a.baseOffset, position: a.writePosition, nextOffset: a.nextOffset };
-      log.writeCheckpoint(log.flushedPoint);
+      await log.writeCheckpoint(log.flushedPoint);
     }
     return log;
   }
@@ -175,6 +190,15 @@ export class PartitionLog {
   /** One past the last offset written (the log end offset). */
   get nextOffset(): number {
     return this.active.nextOffset;
+  }
+
+  /**
+   * One past the last offset readers may see. Under `sync`, the end of what a finished
+   * flush covers: no reader, tail, long poll or fetch sees a record a power loss could
+   * take back. Under `async` and `os`, the log end offset (what is written).
+   */
+  get highWatermark(): number {
+    return this.options.flush === 'sync' ? this.flushedOffset : this.active.nextOffset;
   }
 
   get segmentCount(): number {
@@ -301,11 +325,8 @@ export class PartitionLog {
     // Allocate the next segment ahead once the active one is half full.
     if (this.preparing === null && this.prepared === null && segment.writePosition * 2 > segment.fileBytes) this.startPreparing();
     const end = (this.commit.written += size);
-    const signal = this.appendSignal;
-    if (signal !== null) {
-      this.appendSignal = null;
-      signal.resolve();
-    }
+    // Under sync, readers wake when the flush lands (flushWritten), not at the copy.
+    if (this.options.flush !== 'sync') this.wakeWaiters();
     const result: AppendResult = { baseOffset, lastOffset: baseOffset + lastOffsetDelta };
     const policy = this.options.flush;
     if (policy === 'sync') return this.commit.waitFor(end).then(() => result);
@@ -368,6 +389,7 @@ export class PartitionLog {
     }
     const old = this.active;
     const segment = activatePrepared(this.dir, next, old.nextOffset, this.limits);
+    segment.epoch = this.epoch;
     this.segments.push(segment);
     this.active = segment;
     // The new name must be durable before anything in it is acknowledged as flushed.
@@ -379,10 +401,13 @@ export class PartitionLog {
 
   private async sealOld(old: Segment): Promise<void> {
     try {
+      // The data goes to disk through group commit, the one flush path (Segment.flush
+      // serialises and remembers failures; seal's own flush then finds nothing to do).
+      await this.commit.flushAll();
       await old.seal();
       const point = { segmentBaseOffset: this.segments[this.segments.indexOf(old) + 1]?.baseOffset ?? old.nextOffset, position: 0, nextOffset: old.nextOffset };
       if (!this.closed && isAfter(point, this.flushedPoint)) this.flushedPoint = point;
-      if (!this.closed) this.writeCheckpoint(this.flushedPoint.nextOffset >= 0 ? this.flushedPoint : point);
+      if (!this.closed) await this.writeCheckpoint(this.flushedPoint.nextOffset >= 0 ? this.flushedPoint : point);
     } catch (err) {
       this.fail(err, 'sealing segment failed');
     } finally {
@@ -397,18 +422,26 @@ export class PartitionLog {
     const hooks = this.options.hooks;
     if (hooks.beforeFlush !== undefined) await hooks.beforeFlush(this.topic, this.partition);
     if (this.dirSync !== null) await this.dirSync;
+    // What this flush covers is fixed here, synchronously: appends made while it runs
+    // wait for the next one, so the high watermark never passes an unflushed byte.
     const active = this.active;
     const target = { segmentBaseOffset: active.baseOffset, position: active.writePosition, nextOffset: active.nextOffset };
     // Only the newest segments can hold unflushed bytes: walk back to the first clean one.
     const segs = this.segments;
     let first = segs.length - 1;
     while (first > 0 && !(segs[first - 1].sealed && segs[first - 1].flushPosition >= segs[first - 1].writePosition)) first--;
+    const ranges: Array<[Segment, number]> = [];
     for (let i = first; i < segs.length; i++) {
       const s = segs[i];
-      if (s.isOpen && s.flushPosition < s.writePosition) await s.flush(s.writePosition);
+      if (s.isOpen && s.flushPosition < s.writePosition) ranges.push([s, s.writePosition]);
     }
+    for (const [s, upTo] of ranges) await s.flush(upTo);
     if (isAfter(target, this.flushedPoint)) this.flushedPoint = target;
     if (hooks.afterFlush !== undefined) await hooks.afterFlush(this.topic, this.partition);
+    if (target.nextOffset > this.flushedOffset) {
+      this.flushedOffset = target.nextOffset;
+      if (this.options.flush === 'sync') this.wakeWaiters();
+    }
   }
 
   /** Starts a background flush if anything is unflushed (the async policy's timer). */
@@ -431,15 +464,25 @@ export class PartitionLog {
     const segment = this.segments.find((s) => s.baseOffset === point.segmentBaseOffset);
     if (segment === undefined || !segment.isOpen) return;
     await segment.flushIndexes();
-    if (!this.closed) this.writeCheckpoint(point);
+    if (!this.closed) await this.writeCheckpoint(point);
   }
 
-  private writeCheckpoint(point: RecoveryPoint): void {
+  /**
+   * Writes the recovery point on the thread pool (never an fsync on the event loop);
+   * writes run one at a time in call order, so an older point never lands last.
+   */
+  private writeCheckpoint(point: RecoveryPoint): Promise<void> {
     // Recovery never looks at segments before the point, so it must not pass a rolled
     // segment that is not sealed (trimmed) yet: its sealOld writes the point later.
-    if (this.segments.some((s) => !s.sealed && s.baseOffset < point.segmentBaseOffset)) return;
-    writeRecoveryPoint(path.join(this.dir, CHECKPOINT_FILE), point);
-    this.checkpointedPoint = point;
+    if (this.segments.some((s) => !s.sealed && s.baseOffset < point.segmentBaseOffset)) return Promise.resolve();
+    const file = path.join(this.dir, CHECKPOINT_FILE);
+    const stamped: RecoveryPoint = { segmentBaseOffset: point.segmentBaseOffset, position: point.position, nextOffset: point.nextOffset, epoch: this.epoch };
+    const write = this.checkpointWrites.then(async () => {
+      await writeRecoveryPointAsync(file, stamped);
+      this.checkpointedPoint = stamped;
+    });
+    this.checkpointWrites = write.catch(() => undefined);
+    return write;
   }
 
   /** Puts the log in the failed state: every later append and flush gets this error. */
@@ -449,6 +492,8 @@ export class PartitionLog {
       this.failed = new CommitLogError(ErrorCode.LOG_FAILED,
         `partition ${this.topic}/${this.partition} failed and refuses appends until reopened: ${cause.message}`,
         { topic: this.topic, partition: this.partition, errno: cause.errno, syscall: cause.syscall, cause });
+      // No append waiting for a flush may resolve after this (its range may be lost).
+      this.commit.fail(this.failed);
     }
     return this.failed;
   }
@@ -485,7 +530,9 @@ export class PartitionLog {
   readSlice(offset: number, maxBytes: number): LogSlice | null {
     this.ensureOpen();
     if (!Number.isSafeInteger(offset) || offset < this.logStartOffset || offset > this.nextOffset) throw this.outOfRange(offset);
-    if (offset === this.nextOffset) return null;
+    const visibleEnd = this.highWatermark;
+    // Between the high watermark and the log end: written, not yet visible.
+    if (offset >= visibleEnd) return null;
     let segment = this.segmentFor(offset);
     if (offset >= segment.nextOffset) {
       // The offset lies past a sealed segment's end: start at the next segment.
@@ -498,9 +545,10 @@ export class PartitionLog {
     const cq = segment.cq;
     const position = cq.positionAt(i);
     let end = position + cq.sizeAt(i);
+    const visibleRel = visibleEnd - segment.baseOffset;
     for (let j = i + 1; j < cq.entries; j++) {
       const next = end + cq.sizeAt(j);
-      if (next - position > maxBytes) break;
+      if (next - position > maxBytes || cq.relativeOffsetAt(j) >= visibleRel) break;
       end = next;
     }
     segment.refs++;
@@ -577,7 +625,7 @@ export class PartitionLog {
    * (when given) or when `signal` aborts. No polling: appends wake the waiters.
    */
   async waitForData(offset: number, timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.nextOffset > offset) return true;
+    if (this.highWatermark > offset) return true;
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     const giveUp = new Promise<false>((resolve) => {
@@ -589,7 +637,7 @@ export class PartitionLog {
       }
     });
     try {
-      while (this.nextOffset <= offset) {
+      while (this.highWatermark <= offset) {
         this.ensureOpen();
         if (this.appendSignal === null) {
           let resolve!: () => void;
@@ -597,7 +645,7 @@ export class PartitionLog {
           this.appendSignal = { promise, resolve };
         }
         const woke = await Promise.race([this.appendSignal.promise.then(() => true as const), giveUp]);
-        if (!woke) return this.nextOffset > offset;
+        if (!woke) return this.highWatermark > offset;
       }
       return true;
     } finally {
@@ -639,7 +687,8 @@ export class PartitionLog {
         found = this.offsetForTimestampIn(segment, timestamp);
         if (found === undefined) throw corruptError(segment.logPath, 0, 'its indexes disagree with its log after a rebuild');
       }
-      if (found !== null) return found;
+      // A record past the high watermark is not visible yet.
+      if (found !== null) return found < this.highWatermark ? found : null;
     }
     return null;
   }
@@ -693,18 +742,20 @@ export class PartitionLog {
       removed++;
       unlinked.push(this.removeSegment(oldest));
     }
-    if (removed > 0) this.writeCheckpointIfBehind();
-    // The segments left the log above, synchronously; only freeing their files waits.
+    // The segments left the log above, synchronously; only freeing their files (and the
+    // checkpoint write) wait.
+    if (removed > 0) unlinked.push(this.writeCheckpointIfBehind());
     await Promise.all(unlinked);
     return { segments: removed, bytes };
   }
 
-  private writeCheckpointIfBehind(): void {
+  private writeCheckpointIfBehind(): Promise<void> {
     const point = this.checkpointedPoint;
     if (point !== null && point.segmentBaseOffset < this.logStartOffset) {
       const first = this.segments[0];
-      this.writeCheckpoint({ segmentBaseOffset: first.baseOffset, position: 0, nextOffset: first.baseOffset });
+      return this.writeCheckpoint({ segmentBaseOffset: first.baseOffset, position: 0, nextOffset: first.baseOffset });
     }
+    return Promise.resolve();
   }
 
   /** Resolves once the files are gone (or, for a held segment, renamed *.deleted). */
@@ -736,12 +787,14 @@ export class PartitionLog {
       if (this.failed === null) {
         await this.commit.flushAll().catch(() => undefined);
       }
+      await this.commit.idle();
       const a = this.active;
       if (this.failed === null) {
         await a.flushIndexes();
-        this.writeCheckpoint({ segmentBaseOffset: a.baseOffset, position: a.writePosition, nextOffset: a.nextOffset });
+        await this.writeCheckpoint({ segmentBaseOffset: a.baseOffset, position: a.writePosition, nextOffset: a.nextOffset });
       }
     } finally {
+      await this.checkpointWrites;
       this.closed = true;
       this.wakeWaiters();
       // A preparation still running discards its own result once it sees the log closed

@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import * as native from '../native.js';
 import type { RecoveryPoint } from '../index/checkpoint.js';
+import { CommitLogError, ErrorCode } from '../errors.js';
 import { Segment, corruptError } from './segment.js';
 
 /** What recovery did for one partition. */
@@ -41,37 +42,49 @@ export interface PartitionRecoveryReport {
   durationMs: number;
 }
 
-const TAIL_ZERO_RUN = 64 * 1024;
-
+/** How recovery treats damage in a sealed segment that has later segments. */
+export interface RecoverOptions {
+  /**
+   * false (open): ERR_LOG_CORRUPT naming file and position, nothing deleted.
+   * true (`verify --repair`): the log is cut there and the later segments dropped.
+   */
+  repair: boolean;
+}
 
 /**
  * Recovers `segments` (sorted, at least one; the last becomes the active segment, open
- * read-write on return). Segments before the recovery point are left closed.
+ * read-write on return). Segments before the recovery point are left closed. Returns
+ * the kept segments and the last epoch stamped in the log (the recovery point's when
+ * no stamped batch was scanned).
  */
 export async function recoverSegments(
   segments: Segment[],
   point: RecoveryPoint | null,
   clean: boolean,
   report: PartitionRecoveryReport,
-): Promise<Segment[]> {
+  options: RecoverOptions = { repair: false },
+): Promise<{ kept: Segment[]; epoch: number }> {
   const started = performance.now();
   const last = segments[segments.length - 1];
+  const pointEpoch = point?.epoch ?? -1;
   if (clean && point !== null && point.segmentBaseOffset === last.baseOffset && point.position <= sizeOf(last)) {
     openActiveAt(last, point, report);
     report.clean = true;
     report.fromSegment = last.baseOffset;
     report.fromPosition = point.position;
     report.durationMs = performance.now() - started;
-    return segments;
+    return { kept: segments, epoch: pointEpoch };
   }
   report.clean = false;
   let startIdx = point === null ? -1 : segments.findIndex((s) => s.baseOffset === point.segmentBaseOffset);
   let startPos = 0;
   let expected = segments[0].baseOffset;
+  let epoch = -1;
   if (startIdx < 0) startIdx = 0;
   else {
     startPos = point!.position;
     expected = point!.nextOffset;
+    epoch = pointEpoch;
   }
   report.fromSegment = segments[startIdx].baseOffset;
   report.fromPosition = startPos;
@@ -83,22 +96,40 @@ export async function recoverSegments(
     const from = i === startIdx ? startPos : 0;
     // Checked before open(true) extends the file: a failed open must leave it as found.
     if (from > fileBytes) throw corruptError(segment.logPath, fileBytes, `file is ${fileBytes} bytes, shorter than the recovery point ${from}`);
+    // A sealed segment was trimmed to its data; a rolled one that crashed before its
+    // seal still has its preallocated size, and its tail may be torn like the active one.
+    const sealedOnDisk = !isLast && fileBytes < segment.segmentBytesLimit;
     segment.fileBytes = isLast ? Math.max(fileBytes, segment.fileBytes) : fileBytes;
     segment.open(true);
     if (from > 0) ensurePrefixIndexed(segment, from, expected, report);
     const data = segment.data;
-    const scan = native.scanBatches(data, from, segment.fileBytes, expected);
+    const scan = native.scanBatches(data, from, segment.fileBytes, expected, Number.MAX_SAFE_INTEGER, Math.max(epoch, -1));
     report.scannedBytes += scan.position - from;
     const end = scan.position;
-    const extent = native.dataExtent(data, end, segment.fileBytes, TAIL_ZERO_RUN);
-    const torn = extent > end;
+    const nextBase = isLast ? -1 : segments[i + 1].baseOffset;
+    const scanNext = scan.batches === 0 ? (from === 0 ? segment.baseOffset : expected) : scan.nextOffset;
+    if (sealedOnDisk && !options.repair && (end !== fileBytes || nextBase !== scanNext)) {
+      const reason = end !== fileBytes ? native.scanStatusNames[scan.status] ?? 'unknown' : `the next segment starts at offset ${nextBase}, this one ends at ${scanNext}`;
+      segment.closeFiles();
+      throw new CommitLogError(ErrorCode.LOG_CORRUPT,
+        `${segment.logPath}: ${reason} at position ${end} of a sealed segment with later segments; nothing was deleted (commitlog verify --repair cuts the log here and drops what follows)`,
+        { path: segment.logPath, position: end });
+    }
+    epoch = scan.epoch;
+    // Everything past the new end is wiped, however it looks (a hole of zeros, then
+    // old batches, is what a power loss can leave): no byte of an earlier life of the
+    // file can be read, or parsed by a later recovery, again.
+    const dataEnd = native.lastDataByte(segment.fdForTransfer, end, segment.fileBytes, { path: segment.logPath });
+    const torn = dataEnd > end;
     if (torn) {
-      report.droppedBytes += extent - end;
-      report.droppedBatches += countBatchesIn(data, end, extent);
+      report.droppedBytes += dataEnd - end;
+      const found = native.countBatches(data, end, dataEnd);
+      report.droppedBatches += found.batches + found.runs;
       report.stopReason = scan.status === native.ScanStatus.END
         ? 'a batch length of 0 followed by non-zero bytes'
         : native.scanStatusNames[scan.status] ?? 'unknown';
-      native.zeroRange(segment.fdForTransfer, end, extent - end, { path: segment.logPath });
+      native.zeroRange(segment.fdForTransfer, end, dataEnd - end, { path: segment.logPath });
+      await native.fdatasync(segment.fdForTransfer, { path: segment.logPath });
     }
     segment.reindexFrom(from, end);
     if (scan.batches === 0 && from === 0) segment.nextOffset = segment.baseOffset;
@@ -106,7 +137,6 @@ export async function recoverSegments(
     segment.writePosition = end;
     segment.flushPosition = from;
     expected = segment.nextOffset;
-    const nextBase = isLast ? -1 : segments[i + 1].baseOffset;
     if (torn || (!isLast && nextBase !== expected)) {
       if (!torn) report.stopReason = `next segment starts at offset ${nextBase}, expected ${expected}`;
       keep = i + 1;
@@ -133,7 +163,7 @@ export async function recoverSegments(
   }
   if (!active.isOpen || active.sealed || active.fileBytes < active.segmentBytesLimit) active.reopenActive();
   report.durationMs = performance.now() - started;
-  return kept;
+  return { kept, epoch };
 }
 
 /** Clean open: the log ends exactly at the recovery point; only the indexes are checked. */
@@ -213,19 +243,6 @@ function trimTimeIndexTo(segment: Segment, from: number, expected: number): void
   tix.truncateTo(k);
 }
 
-/** Counts what looks like batch headers in a dropped tail (at least 1 when non-empty). */
-function countBatchesIn(data: Buffer, from: number, to: number): number {
-  let count = 0;
-  let pos = from;
-  while (pos + 17 <= to) {
-    const length = data.readInt32BE(pos + 8);
-    if (length <= 0 || data[pos + 16] !== 2) break;
-    count++;
-    pos += 12 + length;
-  }
-  return pos < to ? count + 1 : count;
-}
-
 function sizeOf(segment: Segment): number {
   try {
     return fs.statSync(segment.logPath).size;
@@ -235,22 +252,23 @@ function sizeOf(segment: Segment): number {
 }
 
 /**
- * Bytes of data in a segment about to be deleted: its file mapped read-only on its own
- * (opening it as a sealed segment would validate, even rebuild, its indexes, and fails
- * for an active segment's preallocated file).
+ * Bytes of data in a whole segment about to be deleted, and the batches (and runs of
+ * other bytes) they hold: its file mapped read-only on its own (opening it as a sealed
+ * segment would validate, even rebuild, its indexes, and fails for an active segment's
+ * preallocated file).
  */
-/** Bytes of written data in a whole dropped segment, and the batches they look like. */
 function droppedDataOf(segment: Segment): { bytes: number; batches: number } {
   const size = sizeOf(segment);
   if (size === 0) return { bytes: 0, batches: 0 };
   let fd = -1;
   try {
     fd = fs.openSync(segment.logPath, 'r');
+    const bytes = native.lastDataByte(fd, 0, size, { path: segment.logPath });
+    if (bytes === 0) return { bytes: 0, batches: 0 };
     const mapping = native.mmap(fd, size, 0, false, { path: segment.logPath });
     try {
-      const data = Buffer.from(mapping);
-      const bytes = native.dataExtent(data, 0, size, TAIL_ZERO_RUN);
-      return { bytes, batches: countBatchesIn(data, 0, bytes) };
+      const found = native.countBatches(Buffer.from(mapping), 0, bytes);
+      return { bytes, batches: found.batches + found.runs };
     } finally {
       native.munmap(mapping, { path: segment.logPath });
     }

@@ -25,10 +25,9 @@ import * as native from '../native.js';
 import { ConsumeQueue } from '../index/consume-queue.js';
 import { TimeIndex } from '../index/time-index.js';
 import { DELETED_SUFFIX, segmentPaths } from './file-names.js';
-import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, readBaseOffset, readMaxTimestamp } from './batch.js';
+import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LAST_OFFSET_DELTA_POS, LEADER_EPOCH_POS, LOG_OVERHEAD, readBaseOffset, readMaxTimestamp } from './batch.js';
 
 const ftruncate = promisify(fs.ftruncate);
-const fdatasync = promisify(fs.fdatasync);
 
 export interface SegmentLimits {
   segmentBytes: number;
@@ -71,6 +70,12 @@ export class Segment {
   sealed: boolean;
   deleted = false;
   refs = 0;
+  /**
+   * Stamped into the partition leader epoch of every batch appended (outside the CRC,
+   * like the base offset): the partition's recovery epoch, which grows at every
+   * recovery, so the scanner can tell a batch of this life from one left by an earlier.
+   */
+  epoch = 0;
 
   private fd = -1;
   private mapping: ArrayBuffer | null = null;
@@ -85,6 +90,14 @@ export class Segment {
   private warming = false;
   /** Settles when the warm-up in flight (if any) is done with the mapping. */
   private warmed: Promise<void> = Promise.resolve();
+  /**
+   * Every msync and fdatasync of this file runs through this chain, one at a time. A
+   * writeback error is reported once per open file, so a second caller could see
+   * success for data the first one was told was lost: the first failure is kept here
+   * and every later flush of the file rejects with it.
+   */
+  private flushChain: Promise<void> = Promise.resolve();
+  private flushError: unknown = null;
 
   constructor(dir: string, baseOffset: number, limits: SegmentLimits, sealed: boolean, nextOffset: number, fileBytes: number) {
     this.dir = dir;
@@ -249,7 +262,11 @@ export class Segment {
     const cq = this.cq;
     const data = this.data;
     const position = cq.positionAt(i);
-    if (position + BATCH_HEADER_BYTES > data.length) return false;
+    // Bounded by the data the file really holds, not the mapping: a sealed segment's
+    // file was truncated under its (larger) active mapping, and a page past the end of
+    // the file is a SIGBUS, not zeros.
+    const dataEnd = Math.min(data.length, this.sealed ? this.fileBytes : this.writePosition);
+    if (position + BATCH_HEADER_BYTES > dataEnd || position + cq.sizeAt(i) > dataEnd) return false;
     const base = readBaseOffset(data, position);
     const last = base + data.readInt32BE(position + LAST_OFFSET_DELTA_POS);
     return base === this.baseOffset + cq.relativeOffsetAt(i) && LOG_OVERHEAD + data.readInt32BE(position + BATCH_LENGTH_POS) === cq.sizeAt(i)
@@ -298,6 +315,7 @@ export class Segment {
     // The base offset lies outside the CRC: assigned here, in the mapping, not in the caller's buffer.
     buf.writeUInt32BE(Math.floor(baseOffset / 4294967296), position);
     buf.writeUInt32BE(baseOffset >>> 0, position + 4);
+    buf.writeInt32BE(this.epoch, position + LEADER_EPOCH_POS);
     this.indexBatch(baseOffset, position, batch.byteLength, maxTimestamp);
     this.writePosition = position + batch.byteLength;
     this.nextOffset = baseOffset + lastOffsetDelta + 1;
@@ -312,6 +330,7 @@ export class Segment {
     this.cqIndex!.ensureRoom();
     this.tixIndex!.ensureRoom();
     encode(this.buf!.subarray(position, position + size));
+    this.buf!.writeInt32BE(this.epoch, position + LEADER_EPOCH_POS);
     this.indexBatch(baseOffset, position, size, maxTimestamp);
     this.writePosition = position + size;
     this.nextOffset = baseOffset + lastOffsetDelta + 1;
@@ -411,12 +430,33 @@ export class Segment {
     return this.data.subarray(position, position + length);
   }
 
-  /** msync of [flushPosition, upTo) on the thread pool; advances flushPosition. */
-  async flush(upTo: number): Promise<void> {
-    const from = this.flushPosition;
-    if (upTo <= from || this.mapping === null) return;
-    await native.msync(this.mapping, from, upTo - from, { path: this.logPath });
-    if (upTo > this.flushPosition) this.flushPosition = upTo;
+  /**
+   * msync of [flushPosition, upTo) on the thread pool; advances flushPosition. The one
+   * way data of this file is flushed (group commit and seal alike): serialised, and
+   * failing for good after the first failure.
+   */
+  flush(upTo: number): Promise<void> {
+    return this.serialised(async () => {
+      const from = this.flushPosition;
+      if (upTo <= from || this.mapping === null) return;
+      await native.msync(this.mapping, from, upTo - from, { path: this.logPath });
+      if (upTo > this.flushPosition) this.flushPosition = upTo;
+    });
+  }
+
+  /** Runs `step` after every flush before it; rejects with the first flush failure for good. */
+  private serialised(step: () => Promise<void>): Promise<void> {
+    const run = this.flushChain.then(async () => {
+      if (this.flushError !== null) throw this.flushError;
+      try {
+        await step();
+      } catch (err) {
+        this.flushError = err;
+        throw err;
+      }
+    });
+    this.flushChain = run.catch(() => undefined);
+    return run;
   }
 
   /** msync of the index entries written since their last flush. */
@@ -439,12 +479,14 @@ export class Segment {
     await this.flush(this.writePosition);
     // A warm-up still touching pages past writePosition would fault on the truncated file (SIGBUS).
     await this.warmed;
-    try {
-      await ftruncate(this.fd, this.writePosition);
-      await fdatasync(this.fd);
-    } catch (err) {
-      throw ioError(err, 'sealing segment failed', { path: this.logPath });
-    }
+    await this.serialised(async () => {
+      try {
+        await ftruncate(this.fd, this.writePosition);
+      } catch (err) {
+        throw ioError(err, 'sealing segment failed', { path: this.logPath });
+      }
+      await native.fdatasync(this.fd, { path: this.logPath });
+    });
     await cq.flush();
     await cq.trim();
     await this.tix.flush();

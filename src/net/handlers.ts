@@ -137,7 +137,8 @@ function metadata(ctx: HandlerContext, req: MetadataRequest): Reply {
     const d = log.describeTopic(name);
     return {
       name,
-      partitions: d.partitions.map((p) => ({ partition: p.partition, earliestOffset: p.logStartOffset, latestOffset: p.nextOffset, sizeBytes: p.sizeBytes, segments: p.segments })),
+      // The latest offset a reader can see: the high watermark, not the log end.
+      partitions: d.partitions.map((p) => ({ partition: p.partition, earliestOffset: p.logStartOffset, latestOffset: p.highWatermark, sizeBytes: p.sizeBytes, segments: p.segments })),
     };
   });
   return { kind: 'body', body: { case: 'metadata', value: { topics } } };
@@ -161,8 +162,21 @@ async function deleteTopic(ctx: HandlerContext, name: string): Promise<Reply> {
   return { kind: 'body', body: { case: 'deleteTopic', value: {} } };
 }
 
+/**
+ * Commits a group's offsets. An offset past the partition's high watermark names a
+ * record no consumer could have seen: the whole request is refused with
+ * ERR_OFFSET_OUT_OF_RANGE and nothing is stored (Kafka stores any offset; the Kafka
+ * listener does as Kafka does).
+ */
 async function offsetCommit(ctx: HandlerContext, req: OffsetCommitRequest): Promise<Reply> {
-  for (const e of req.offsets) ctx.log.partition(e.topic, e.partition);
+  for (const e of req.offsets) {
+    const hw = ctx.log.partition(e.topic, e.partition).highWatermark;
+    if (e.offset > hw) {
+      throw new CommitLogError(ErrorCode.OFFSET_OUT_OF_RANGE,
+        `cannot commit offset ${e.offset} for ${e.topic}/${e.partition} of group ${req.group}: past the high watermark ${hw}`,
+        { topic: e.topic, partition: e.partition, offset: e.offset });
+    }
+  }
   await ctx.offsets.commit(req.group, req.offsets);
   return { kind: 'body', body: { case: 'offsetCommit', value: {} } };
 }

@@ -174,6 +174,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const offsets = new OffsetsStore(options.dir ?? log.dir, { logger });
   // Topics deleted while no broker ran must not keep their committed offsets.
   await offsets.retainTopics(log.listTopics());
+  warnCommittedPastEnd(log, offsets, logger);
 
   const counters: Counters = { connectionsAccepted: 0, requests: 0, responses: 0, errors: 0, badFrames: 0, sendfileBytes: 0, producedBytes: 0, maxPendingBytes: 0 };
   const connections = new Set<Connection>();
@@ -546,4 +547,32 @@ function recordsIn(data: Buffer, position: number, length: number): number {
 
 function failure(correlationId: number, err: unknown): { header: ResponseHeader; reply: Reply } {
   return { header: { correlationId, ...errorFields(err) }, reply: { kind: 'none' } };
+}
+
+/**
+ * A committed offset past its partition's end after a recovery (the log lost its tail,
+ * the offsets file did not) names records that no longer exist. Nothing is changed:
+ * each one is logged, Admin shows it, and the group's consumers resume by their
+ * autoOffsetReset policy when their fetch is out of range.
+ */
+function warnCommittedPastEnd(log: CommitLog, offsets: OffsetsStore, logger: Logger): void {
+  for (const group of offsets.listGroups()) {
+    const described = offsets.describe(group);
+    if (described === null) continue;
+    for (const [topic, partitions] of Object.entries(described.topics)) {
+      for (const [p, { offset }] of Object.entries(partitions)) {
+        const partition = Number(p);
+        let end: number;
+        try {
+          end = log.latestOffset(topic, partition);
+        } catch {
+          continue;
+        }
+        if (offset > end) {
+          logger.warn({ group, topic, partition, committedOffset: offset, logEndOffset: end },
+            `group ${group} committed offset ${offset} for ${topic}/${partition}, past the end of the log (${end}); its consumers resume by their autoOffsetReset policy`);
+        }
+      }
+    }
+  }
 }

@@ -318,7 +318,7 @@ export async function repairDataDir(dir: string, before: VerifyReport, options: 
     info: () => undefined,
     warn: (_fields: object, message: string) => void recovered.push(message),
   };
-  const log = await CommitLog.open({ dir: located.dataDir, logger, retentionCheckIntervalMs: 0 });
+  const log = await CommitLog.open({ dir: located.dataDir, logger, retentionCheckIntervalMs: 0, repair: true });
   let sealedChecked = 0;
   try {
     for (const topic of log.listTopics()) {

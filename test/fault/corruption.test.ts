@@ -22,7 +22,7 @@ import {
   SEGMENT_BYTES, appendAndReopen, appendRandom, boundaries, checkLog, createLog, isZero, options, prepareOpen, type OpenMode,
 } from './fixture.js';
 import {
-  TOPIC, checkpointPath, dataExtent, logPath, partitionDir, randBytes, randInt, readAt, readSegments,
+  TOPIC, checkpointPath, dataExtent, nextEpoch, logPath, partitionDir, randBytes, randInt, readAt, readSegments,
   resolveSeed, rng, segmentBases, simulateCrash, tempDir, writeAt, type DiskBatch, type DiskSegment, type Rng,
 } from './helpers.js';
 
@@ -42,6 +42,8 @@ interface ExpectedRecovery {
   zeroed: { segment: number; from: number; to: number } | null;
   /** Every segment before recovery; the last droppedSegments of them are deleted. */
   segments: number[];
+  /** Damage in a sealed segment with later segments: opening fails there (ERR_LOG_CORRUPT) unless in repair mode. */
+  sealedCorrupt: { segment: number; position: number } | null;
 }
 
 /** A batch survives recovery when every byte it is checked by is unchanged (the leader epoch at 12..15 is checked by nothing). */
@@ -65,8 +67,9 @@ function expectRecovery(original: DiskSegment[], pdir: string, point: RecoveryPo
   if (startIdx < 0) startIdx = 0;
   const e: ExpectedRecovery = {
     nextOffset: 0, fromSegment: original[startIdx].base, fromPosition: from, droppedBytes: 0, droppedSegments: 0, laterBatches: 0, torn: false, zeroed: null,
-    segments: original.map((s) => s.base),
+    segments: original.map((s) => s.base), sealedCorrupt: null,
   };
+  let epoch = startIdx >= 0 && point !== null ? point.epoch ?? -1 : -1;
   let last: DiskBatch | undefined;
   for (let i = 0; i < startIdx; i++) last = original[i].batches[original[i].batches.length - 1] ?? last;
   for (const b of original[startIdx].batches) if (b.position < from) last = b;
@@ -81,12 +84,18 @@ function expectRecovery(original: DiskSegment[], pdir: string, point: RecoveryPo
     let cut = false;
     for (const b of seg.batches) {
       if (b.position < start) continue;
-      if (!intact(seg.bytes, now, b)) {
+      const after = intact(seg.bytes, now, b) ? nextEpoch(now, b.position, epoch) : null;
+      if (after === null) {
         cut = true;
         break;
       }
+      epoch = after;
       end = b.position + b.size;
       last = b;
+    }
+    // A sealed segment (trimmed to its data) with later segments: damage is corruption.
+    if (i < original.length - 1 && now.length < SEGMENT_BYTES && (cut || end !== now.length) && e.sealedCorrupt === null) {
+      e.sealedCorrupt = { segment: seg.base, position: end };
     }
     const extent = dataExtent(now, end, now.length);
     if (extent > end) {
@@ -287,7 +296,30 @@ test('a truncated active segment loses exactly the cut batches and is extended t
   await appendAndReopen(t, log, model, r, 'after truncation');
 });
 
-test('a truncated sealed segment after the recovery point ends the log there: later segments are deleted', async (t) => {
+for (const point of ['after the sealed segment', 'lost (no checkpoint)'] as const) {
+  test(`a truncated sealed segment with later segments is ERR_LOG_CORRUPT naming file and position, and nothing is deleted (recovery point ${point})`, async (t) => {
+    const seed = resolveSeed();
+    t.log(`seed ${seed}`);
+    const r = rng(seed);
+    const dir = tempDir(t);
+    await createLog(dir, r, 200, 1500, (s) => s.length >= 4);
+    const pdir = partitionDir(dir);
+    const segs = readSegments(pdir);
+    const victimSeg = segs[1];
+    const victim = victimSeg.batches[Math.floor(victimSeg.batches.length / 2)];
+    fs.truncateSync(logPath(pdir, victimSeg.base), victim.position + 30);
+    simulateCrash(dir, point === 'lost (no checkpoint)' ? null : boundaries([victimSeg])[1]);
+    const before = fs.readdirSync(pdir).sort().map((name) => [name, fs.statSync(path.join(pdir, name)).size]);
+    const err = await t.throwsAsync(CommitLog.open(options(dir)), { instanceOf: CommitLogError, code: ErrorCode.LOG_CORRUPT });
+    t.is(err?.path, logPath(pdir, victimSeg.base));
+    t.is(err?.position, victim.position);
+    t.regex(err?.message ?? '', /sealed segment with later segments; nothing was deleted/);
+    // Every file is still there, at its size: one bad sector never deletes the rest of the log.
+    t.deepEqual(fs.readdirSync(pdir).sort().map((name) => [name, fs.statSync(path.join(pdir, name)).size]), before);
+  });
+}
+
+test('repair mode cuts the log at a truncated sealed segment and deletes the later segments', async (t) => {
   const seed = resolveSeed();
   t.log(`seed ${seed}`);
   const r = rng(seed);
@@ -303,7 +335,7 @@ test('a truncated sealed segment after the recovery point ends the log there: la
   const e = expectRecovery(segs, pdir, point);
   t.is(e.droppedSegments, segs.length - 2);
 
-  const log = await CommitLog.open(options(dir));
+  const log = await CommitLog.open({ ...options(dir), repair: true });
   checkReport(t, log, e, 'truncated sealed segment');
   t.is(fs.statSync(logPath(pdir, victimSeg.base)).size, SEGMENT_BYTES, 'the truncated segment became the active one, at full size');
   model.length = victim.baseOffset;
@@ -443,7 +475,7 @@ test(`recovery keeps exactly the valid prefix after random tail damage from a ra
   t.log(`seed ${seed} (replay with SEED=${seed})`);
   const r = rng(seed);
   const root = tempDir(t);
-  const stats = { torn: 0, droppedSegments: 0, intact: 0 };
+  const stats = { torn: 0, droppedSegments: 0, intact: 0, sealedCorrupt: 0 };
   for (let run = 0; run < RECOVERY_RUNS; run++) {
     const dir = path.join(root, String(run));
     const model = await createLog(dir, r, randInt(r, 1, 70), randInt(r, 1, 3000));
@@ -459,8 +491,16 @@ test(`recovery keeps exactly the valid prefix after random tail damage from a ra
     const e = expectRecovery(segs, pdir, point);
     const where = `seed ${seed}, run ${run}: ${segs.length} segments, recovery point ${JSON.stringify(point)}, ${damage}`;
     let log: CommitLog;
+    if (e.sealedCorrupt !== null) {
+      // Opening refuses (nothing deleted); repair mode then cuts the log as modelled.
+      const err = await t.throwsAsync(CommitLog.open(options(dir)), { instanceOf: CommitLogError, code: ErrorCode.LOG_CORRUPT }, where);
+      t.is(err?.path, logPath(pdir, e.sealedCorrupt.segment), where);
+      t.is(err?.position, e.sealedCorrupt.position, where);
+      t.deepEqual(segmentBases(pdir), e.segments, `${where}: nothing deleted`);
+      stats.sealedCorrupt++;
+    }
     try {
-      log = await CommitLog.open(options(dir));
+      log = await CommitLog.open({ ...options(dir), repair: e.sealedCorrupt !== null });
     } catch (err) {
       t.fail(`${where}: open threw ${err instanceof Error ? err.stack : String(err)}`);
       return;
@@ -477,5 +517,5 @@ test(`recovery keeps exactly the valid prefix after random tail damage from a ra
     await appendAndReopen(t, log, model, r, where);
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  t.log(`${stats.torn} runs dropped a torn tail, ${stats.intact} lost nothing, ${stats.droppedSegments} segments dropped in all`);
+  t.log(`${stats.torn} runs dropped a torn tail, ${stats.intact} lost nothing, ${stats.droppedSegments} segments dropped in all, ${stats.sealedCorrupt} refused as corruption of a sealed segment (then repaired)`);
 });

@@ -1,16 +1,19 @@
 /**
- * A batch that fails its CRC in a segment past the recovery point ends the log there:
- * the rest of that segment and every later segment are dropped, and the report counts
- * every dropped batch, including those of the deleted segments.
+ * A batch that fails its CRC in a sealed segment with later segments is corruption:
+ * opening fails with ERR_LOG_CORRUPT naming file and position and deletes nothing.
+ * Repair mode (`verify --repair`) ends the log there: the rest of that segment and
+ * every later segment are dropped, and the report counts every dropped batch,
+ * including those of the deleted segments.
  */
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CommitLog } from '../../src/log/commit-log.js';
+import { CommitLogError, ErrorCode } from '../../src/errors.js';
 import { writeRecoveryPoint } from '../../src/index/checkpoint.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-test('a bad batch in a middle segment drops the rest of it and all later segments, counting every batch', async (t) => {
+test('a bad batch in a middle segment fails the open, and repair mode drops the rest of it and all later segments, counting every batch', async (t) => {
   const dir = tmpDir(t);
   let log = await CommitLog.open({ dir, flush: 'os', warmSegments: false, retentionCheckIntervalMs: 0, topicDefaults: { segmentBytes: 65536 } });
   await log.createTopic('t');
@@ -35,8 +38,14 @@ test('a bad batch in a middle segment drops the rest of it and all later segment
   fs.writeSync(fd, crc, 0, 1, position + 17);
   fs.closeSync(fd);
 
+  const files = fs.readdirSync(path.join(dir, 't', '0')).sort();
+  const err = await t.throwsAsync(CommitLog.open({ dir, flush: 'os', warmSegments: false, retentionCheckIntervalMs: 0 }), { instanceOf: CommitLogError, code: ErrorCode.LOG_CORRUPT });
+  t.is(err?.path, file);
+  t.is(err?.position, position);
+  t.deepEqual(fs.readdirSync(path.join(dir, 't', '0')).sort(), files);
+
   const warnings: string[] = [];
-  log = await CommitLog.open({ dir, flush: 'os', warmSegments: false, retentionCheckIntervalMs: 0, logger: { info: () => undefined, warn: (_f, m) => void warnings.push(m) } });
+  log = await CommitLog.open({ dir, flush: 'os', repair: true, warmSegments: false, retentionCheckIntervalMs: 0, logger: { info: () => undefined, warn: (_f, m) => void warnings.push(m) } });
   t.teardown(() => log.close());
   const r = log.recovery.partitions[0];
   t.like(r, { clean: false, droppedSegments: bases.length - 2, droppedBatches: 200 - bad, stopReason: 'CRC mismatch' });

@@ -15,7 +15,6 @@ export { rng, randInt, randBytes, testSeed as resolveSeed, type Rng } from '../h
 
 export const TOPIC = 't';
 /** Recovery treats a run of this many zero bytes as the end of written data. */
-export const TAIL_ZERO_RUN = 64 * 1024;
 
 /** A fresh directory removed when the test ends. */
 export function tempDir(t: ExecutionContext, prefix = 'commitlog-fault-'): string {
@@ -99,15 +98,23 @@ export function readSegments(pdir: string): DiskSegment[] {
 
 /**
  * Model of recovery's tail sizing: the position just past the last non-zero byte in
- * buf[start, end), where a run of at least `zeroRun` zeros ends the search.
+ * buf[start, end) (recovery wipes everything past the new end, however many zeros
+ * come between).
  */
-export function dataExtent(buf: Uint8Array, start: number, end: number, zeroRun = TAIL_ZERO_RUN): number {
-  let last = start;
-  for (let i = start; i < end; i++) {
-    if (buf[i] !== 0) last = i + 1;
-    else if (i + 1 - last >= zeroRun) break;
-  }
-  return last;
+export function dataExtent(buf: Uint8Array, start: number, end: number): number {
+  for (let i = end; i > start; i--) if (buf[i - 1] !== 0) return i;
+  return start;
+}
+
+/**
+ * Model of the scanner's epoch rule: a batch's partition leader epoch (bytes 12..15),
+ * when not negative, must not be below the last non-negative one before it. Returns
+ * the epoch to compare the next batch with, or null when this batch breaks the rule.
+ */
+export function nextEpoch(data: Buffer, position: number, previous: number): number | null {
+  const epoch = data.readInt32BE(position + 12);
+  if (epoch < 0) return previous;
+  return epoch < previous ? null : epoch;
 }
 
 /**

@@ -58,8 +58,8 @@ test('createTopic returns the exact description of the new topic', async (t) => 
     name: 'orders',
     config: { partitions: 2, ...defaultConfig },
     partitions: [
-      { partition: 0, logStartOffset: 0, nextOffset: 0, sizeBytes: 0, segments: 1 },
-      { partition: 1, logStartOffset: 0, nextOffset: 0, sizeBytes: 0, segments: 1 },
+      { partition: 0, logStartOffset: 0, nextOffset: 0, highWatermark: 0, sizeBytes: 0, segments: 1 },
+      { partition: 1, logStartOffset: 0, nextOffset: 0, highWatermark: 0, sizeBytes: 0, segments: 1 },
     ],
   });
   t.deepEqual(log.describeTopic('orders'), d);
@@ -92,9 +92,9 @@ test('listTopics lists topics sorted by name, and describe shows the appended da
   t.deepEqual(r, { baseOffset: 0, lastOffset: 1 });
   const size = encodeBatch([rec(0), rec(1)]).length;
   t.deepEqual(log.describeTopic('a').partitions, [
-    { partition: 0, logStartOffset: 0, nextOffset: 0, sizeBytes: 0, segments: 1 },
-    { partition: 1, logStartOffset: 0, nextOffset: 0, sizeBytes: 0, segments: 1 },
-    { partition: 2, logStartOffset: 0, nextOffset: 2, sizeBytes: size, segments: 1 },
+    { partition: 0, logStartOffset: 0, nextOffset: 0, highWatermark: 0, sizeBytes: 0, segments: 1 },
+    { partition: 1, logStartOffset: 0, nextOffset: 0, highWatermark: 0, sizeBytes: 0, segments: 1 },
+    { partition: 2, logStartOffset: 0, nextOffset: 2, highWatermark: 2, sizeBytes: size, segments: 1 },
   ]);
 });
 

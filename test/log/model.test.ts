@@ -118,8 +118,9 @@ class Model {
     return r === undefined ? null : r.offset;
   }
 
-  describe(m: ModelPartition): { logStartOffset: number; nextOffset: number; sizeBytes: number; segments: number } {
-    return { logStartOffset: 0, nextOffset: m.records.length, sizeBytes: m.segments.reduce((a, s) => a + s.used, 0), segments: m.segments.length };
+  describe(m: ModelPartition): { logStartOffset: number; nextOffset: number; highWatermark: number; sizeBytes: number; segments: number } {
+    // Every append was awaited, so under any policy the high watermark is the log end.
+    return { logStartOffset: 0, nextOffset: m.records.length, highWatermark: m.records.length, sizeBytes: m.segments.reduce((a, s) => a + s.used, 0), segments: m.segments.length };
   }
 }
 

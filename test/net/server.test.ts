@@ -311,6 +311,9 @@ test.serial('acks NONE gets no response, and the batch is stored', async (t) => 
   await c.ok(createTopic('fire'));
   const batch = batchOf(4, 64);
   c.send(produce('fire', 0, 'NONE'), batch);
+  // Under flush 'sync' the batch becomes visible once its msync lands: a long poll waits for it.
+  const polled = await c.ok(fetchReq('fire', 0, 0, MiB, 10_000, 1));
+  t.is(bodyOf(polled, 'fetch').highWatermark, 4);
   const id = c.send({ case: 'listOffsets', value: { topic: 'fire', partition: 0, spec: 'LATEST', timestamp: 0 } });
   const reply = await c.next();
   t.is(reply.header.correlationId, id);
@@ -498,6 +501,8 @@ test.serial('committed offsets survive a restart of the broker and the CommitLog
   const first = await setup(t, {}, {}, dir);
   const c = await first.connect();
   await c.ok(createTopic('grp', 3));
+  await c.ok(produce('grp', 0), batchOf(12, 10));
+  await c.ok(produce('grp', 2), batchOf(7, 10));
   await c.ok({
     case: 'offsetCommit',
     value: { group: 'readers', offsets: [{ topic: 'grp', partition: 0, offset: 12, metadata: 'gen-1' }, { topic: 'grp', partition: 2, offset: 7, metadata: '' }] },

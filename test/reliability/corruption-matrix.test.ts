@@ -37,10 +37,10 @@ import { CommitLogError, ErrorCode } from '../../src/errors.js';
 import { readRecoveryPoint, writeRecoveryPoint, type RecoveryPoint } from '../../src/index/checkpoint.js';
 import { CommitLog, type CommitLogOptions } from '../../src/log/commit-log.js';
 import { pick, publish, randBytes, randInt, resolveSeed, rng, size, tempDir, type Rng } from './helpers.js';
+import { dataExtent, nextEpoch } from '../fault/helpers.js';
 
 const TOPIC = 't';
 const SEGMENT_BYTES = 65536;
-const TAIL_ZERO_RUN = 64 * 1024;
 const T0 = 1_700_000_000_000;
 const CASES = size('corruption_cases', 400, 6000);
 
@@ -239,14 +239,6 @@ function damageCase(r: Rng, dir: string, shape: Shape): Case {
 
 // ---- the model ------------------------------------------------------------------------
 
-function dataExtent(buf: Uint8Array, start: number, end: number): number {
-  let last = start;
-  for (let i = start; i < end; i++) {
-    if (buf[i] !== 0) last = i + 1;
-    else if (i + 1 - last >= TAIL_ZERO_RUN) break;
-  }
-  return last;
-}
 
 /** Unchanged in every byte something checks (the leader epoch at 12..15 is checked by nothing). */
 function intact(original: Buffer, now: Buffer, b: Batch): boolean {
@@ -271,6 +263,8 @@ interface Expected {
   beforePoint: boolean;
   /** Offsets of batches whose checked bytes changed before the recovery point. */
   damagedOffsets: Set<number>;
+  /** Damage past the point in a sealed segment with later segments: the open fails naming it. */
+  sealedCorrupt: string | null;
 }
 
 /** What opening must do, from the pristine segments and the files as damaged now. */
@@ -287,7 +281,8 @@ function expect(shape: Shape, dir: string, c: Case): Expected {
   let startIdx = point === null ? -1 : segs.findIndex((s) => s.base === point.segmentBaseOffset);
   const from = startIdx < 0 ? 0 : point!.position;
   if (startIdx < 0) startIdx = 0;
-  const e: Expected = { end: 0, droppedBytes: 0, droppedSegments: 0, droppedSegmentBytes: 0, zeroed: null, beforePoint: false, damagedOffsets: new Set() };
+  const e: Expected = { end: 0, droppedBytes: 0, droppedSegments: 0, droppedSegmentBytes: 0, zeroed: null, beforePoint: false, damagedOffsets: new Set(), sealedCorrupt: null };
+  let epoch = startIdx >= 0 && point !== null ? point.epoch ?? -1 : -1;
   // Damage before the point: only a .log file can hold it.
   if (c.file.endsWith('.log')) {
     const seg = segs[c.segment]!;
@@ -317,12 +312,19 @@ function expect(shape: Shape, dir: string, c: Case): Expected {
     let cut = false;
     for (const b of seg.batches) {
       if (b.position < start) continue;
-      if (!intact(seg.bytes, now, b)) {
+      const after = intact(seg.bytes, now, b) ? nextEpoch(now, b.position, epoch) : null;
+      if (after === null) {
         cut = true;
         break;
       }
+      epoch = after;
       end = b.position + b.size;
       last = b;
+    }
+    // A sealed segment (trimmed to its data) with later segments: damage is corruption.
+    if (i < segs.length - 1 && now.length < SEGMENT_BYTES && (cut || end !== now.length)) {
+      e.sealedCorrupt = logOf(dir, seg.base);
+      return e;
     }
     const extent = dataExtent(now, end, now.length);
     if (extent > end) {
@@ -345,7 +347,7 @@ function expect(shape: Shape, dir: string, c: Case): Expected {
 
 // ---- checking a case -------------------------------------------------------------------
 
-type Outcome = 'recovered, nothing lost' | 'recovered, tail dropped' | 'ERR_LOG_CORRUPT at open' | 'ERR_LOG_CORRUPT on read' | 'index or metadata rebuilt';
+type Outcome = 'recovered, nothing lost' | 'recovered, tail dropped' | 'ERR_LOG_CORRUPT at open' | 'ERR_LOG_CORRUPT at open (sealed segment)' | 'ERR_LOG_CORRUPT on read' | 'index or metadata rebuilt';
 
 function isCorruptNaming(err: unknown, file: string): boolean {
   return err instanceof CommitLogError && err.code === ErrorCode.LOG_CORRUPT && err.path === file && typeof err.position === 'number' && err.position >= 0;
@@ -470,9 +472,11 @@ async function runCase(shape: Shape, dir: string, r: Rng): Promise<{ c: Case; re
     log = await CommitLog.open(options(dir));
   } catch (err) {
     if (e.beforePoint && isCorruptNaming(err, c.path)) return { c, result: { outcome: 'ERR_LOG_CORRUPT at open', problems: [] } };
+    if (e.sealedCorrupt !== null && isCorruptNaming(err, e.sealedCorrupt)) return { c, result: { outcome: 'ERR_LOG_CORRUPT at open (sealed segment)', problems: [] } };
     return { c, result: { outcome: 'ERR_LOG_CORRUPT at open', problems: [`open threw ${err instanceof CommitLogError ? `${err.code} ${err.message} (path ${err.path}, position ${err.position})` : String(err)}`] } };
   }
   const problems: string[] = [];
+  if (e.sealedCorrupt !== null) problems.push(`open succeeded, expected ERR_LOG_CORRUPT naming ${e.sealedCorrupt}`);
   try {
     const report = log.recovery.partitions[0]!;
     if (log.recovery.partitions.length !== 1) problems.push(`${log.recovery.partitions.length} partition reports`);

@@ -75,7 +75,7 @@ async function inProcessRun(t: ExecutionContext, flush: FlushPolicy, r: Rng, bat
     dir, flush, logger: quiet, topicDefaults: { segmentBytes: 256 * 1024 },
     hooks: {
       beforeFlush: async (_topic, partition) => {
-        flushStart.set(partition, log.latestOffset('t', partition));
+        flushStart.set(partition, log.logEndOffset('t', partition));
         // A slow disk now and then: the window in which an early response would show.
         if (r() < 0.3) await sleep(randInt(r, 1, 4));
       },
