@@ -110,37 +110,6 @@ Napi::Value ScanBatches(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// Position just past the last non-zero byte at or after `start`, treating a run of at
-// least `zeroRun` zero bytes as the end of data. Recovery uses it to size (and wipe)
-// a torn or garbage tail without walking a whole preallocated segment.
-Napi::Value DataExtent(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const uint8_t* data;
-  size_t len;
-  if (!ViewOf(info[0], &data, &len)) {
-    Napi::TypeError::New(env, "dataExtent: expected a Uint8Array").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  size_t pos = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
-  size_t end = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
-  size_t zeroRun = static_cast<size_t>(info[3].As<Napi::Number>().Int64Value());
-  if (end > len) end = len;
-  size_t lastNonZero = pos;  // exclusive end of non-zero data found so far
-  size_t i = pos;
-  while (i < end) {
-    if (data[i] != 0) {
-      lastNonZero = ++i;
-      continue;
-    }
-    // data[i] is zero: skip a whole zero word when there is one, else this byte.
-    uint64_t w = 1;
-    if (i + 8 <= end) memcpy(&w, data + i, 8);
-    i += (w == 0) ? 8 : 1;
-    if (i - lastNonZero >= zeroRun) break;  // [lastNonZero, i) are all zeros
-  }
-  return Napi::Number::New(env, static_cast<double>(lastNonZero));
-}
-
 // Counts the whole, CRC-valid batches in data[start, end), resynchronising after
 // anything else: the bytes between two batches that are not all zeros count as one
 // run, and the search for the next batch header goes on byte by byte. Recovery uses it to
@@ -189,7 +158,6 @@ Napi::Value CountBatches(const Napi::CallbackInfo& info) {
 
 void InitBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32c", Napi::Function::New(env, Crc32cJs, "crc32c"));
-  exports.Set("dataExtent", Napi::Function::New(env, DataExtent, "dataExtent"));
   exports.Set("countBatches", Napi::Function::New(env, CountBatches, "countBatches"));
   exports.Set("scanBatches", Napi::Function::New(env, ScanBatches, "scanBatches"));
   exports.Set("crc32cHardware", Napi::Boolean::New(env, Crc32cHardware()));

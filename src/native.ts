@@ -37,7 +37,6 @@ interface Addon {
   scanBatches(data: Uint8Array, start: number, end: number, expectedOffset: number, maxBatches: number, minEpoch: number): ScanResult;
   lastDataByte(fd: number, from: number, to: number): number;
   countBatches(data: Uint8Array, start: number, end: number): { batches: number; runs: number };
-  dataExtent(data: Uint8Array, start: number, end: number, zeroRun: number): number;
   pageSize: number;
   madviseFlags: { NORMAL: number; RANDOM: number; SEQUENTIAL: number; WILLNEED: number; DONTNEED: number };
   crc32cHardware: boolean;
@@ -216,16 +215,6 @@ export function tryLock(fd: number, ctx?: ErrorContext): boolean {
 export function crc32c(data: Uint8Array, start = 0, end = data.byteLength): number {
   ensureView(data, start, end);
   return addon.crc32c(data, start, end);
-}
-
-/**
- * Position just past the last non-zero byte in data[start, end), where a run of at
- * least `zeroRun` zeros ends the search. Sizes a torn tail during recovery.
- */
-export function dataExtent(data: Uint8Array, start: number, end: number, zeroRun = 65536): number {
-  ensureView(data, start, end);
-  ensureSize('zeroRun', zeroRun);
-  return addon.dataExtent(data, start, end, zeroRun);
 }
 
 export const ScanStatus = {

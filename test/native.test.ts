@@ -170,8 +170,6 @@ test('wrong arguments throw ERR_INVALID_ARGUMENT before reaching C++', async (t)
   noSyscall(t.throws(() => native.zeroRange(fd, 0, Number.MAX_SAFE_INTEGER + 2), invalidArgument));
   noSyscall(t.throws(() => native.scanBatches(Buffer.alloc(8), 0, 8, -2), invalidArgument));
   noSyscall(t.throws(() => native.scanBatches(Buffer.alloc(8), 0, 9, 0), invalidArgument));
-  noSyscall(t.throws(() => native.dataExtent(Buffer.alloc(8), 4, 2), invalidArgument));
-  noSyscall(t.throws(() => native.dataExtent(Buffer.alloc(8), 0, 8, -1), invalidArgument));
   // The mapping is still intact after all of that.
   native.munmap(mapping);
   t.is(mapping.byteLength, 0);
@@ -331,32 +329,53 @@ test('scanBatches reports a bad length, a bad magic and a bad record count', (t)
   t.deepEqual({ ...native.scanBatches(badCount, 0, badCount.length, 0) }, { position: second, batches: 1, records: 3, nextOffset: 3, status: 6, epoch: -2 });
 });
 
-// ---------------------------------------------------------------- dataExtent
-
-test('dataExtent finds the end of non-zero data, stopping at a run of zeroRun zeros', (t) => {
-  const buf = Buffer.alloc(10_000);
-  t.is(native.dataExtent(buf, 0, buf.length, 64), 0);
-  t.is(native.dataExtent(buf, 500, buf.length, 64), 500);
-  buf[10] = 1;
-  buf[100] = 7; // 89 zeros after byte 10
-  buf[5000] = 9; // 4899 zeros after byte 100
-  t.is(native.dataExtent(buf, 0, buf.length, 64), 11);
-  t.is(native.dataExtent(buf, 0, buf.length, 88), 11);
-  t.is(native.dataExtent(buf, 0, buf.length, 90), 101);
-  t.is(native.dataExtent(buf, 0, buf.length, 4000), 101);
-  t.is(native.dataExtent(buf, 0, buf.length, 4900), 5001);
-  t.is(native.dataExtent(buf, 0, buf.length), 5001);
-  t.is(native.dataExtent(buf, 11, buf.length, 64), 11);
-  t.is(native.dataExtent(buf, 0, 100, 1000), 11);
-  t.is(native.dataExtent(buf, 0, 101, 1000), 101);
-  buf[buf.length - 1] = 3;
-  t.is(native.dataExtent(buf, 0, buf.length), buf.length);
+test('scanBatches with a starting epoch stops at a batch whose stamped epoch falls (status 7), ignores unstamped ones, and returns the last epoch', (t) => {
+  const { buf, sizes } = threeBatches();
+  const stamp = (pos: number, epoch: number) => buf.writeInt32BE(epoch, pos + 12);
+  stamp(0, 3);
+  stamp(sizes[0], -1);
+  stamp(sizes[0] + sizes[1], 2);
+  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0, Number.MAX_SAFE_INTEGER, -1) }, { position: sizes[0] + sizes[1], batches: 2, records: 5, nextOffset: 5, status: native.ScanStatus.BAD_EPOCH, epoch: 3 });
+  stamp(sizes[0] + sizes[1], 4);
+  t.deepEqual({ ...native.scanBatches(buf, 0, buf.length, 0, Number.MAX_SAFE_INTEGER, -1) }, { position: buf.length, batches: 3, records: 9, nextOffset: 9, status: native.ScanStatus.END, epoch: 4 });
+  // A starting epoch above the first batch's: it is left from an earlier life.
+  t.like(native.scanBatches(buf, 0, buf.length, 0, Number.MAX_SAFE_INTEGER, 5), { position: 0, batches: 0, status: native.ScanStatus.BAD_EPOCH, epoch: 5 });
+  // NO_EPOCH_CHECK: epochs are not looked at.
+  t.like(native.scanBatches(buf, 0, buf.length, 0, Number.MAX_SAFE_INTEGER, native.NO_EPOCH_CHECK), { position: buf.length, status: native.ScanStatus.END, epoch: native.NO_EPOCH_CHECK });
+  t.throws(() => native.scanBatches(buf, 0, buf.length, 0, 1, -3), { instanceOf: CommitLogError, code: ErrorCode.INVALID_ARGUMENT });
 });
 
-// A run of exactly zeroRun zeros ends the search, whatever follows it.
-test('dataExtent ends the search at a run of exactly zeroRun zeros followed by data', (t) => {
-  const buf = Buffer.alloc(1000);
-  buf[10] = 1;
-  buf[100] = 7; // bytes 11..99: a run of exactly 89 zeros
-  t.is(native.dataExtent(buf, 0, buf.length, 89), 11);
+// ---------------------------------------------------------------- countBatches and lastDataByte
+
+test('countBatches counts the CRC-valid batches behind garbage and holes, and each stretch of other bytes between them once', (t) => {
+  const { buf, sizes } = threeBatches();
+  const second = batchOf(2, 9, 'd');
+  const torn = Buffer.from(buf);
+  torn.fill(0, sizes[0] + 20, sizes[0] + 40); // batch 2 torn: a hole inside it
+  const data = Buffer.concat([torn, Buffer.alloc(5000), Buffer.from('garbage'), Buffer.alloc(100), second]);
+  // Batch 2 (torn) is one run between batches 1 and 3; 'garbage' another between batch 3 and the last.
+  t.deepEqual(native.countBatches(data, 0, data.length), { batches: 3, runs: 2 });
+  t.deepEqual(native.countBatches(data, 0, sizes[0]), { batches: 1, runs: 0 });
+  t.deepEqual(native.countBatches(Buffer.alloc(100), 0, 100), { batches: 0, runs: 0 });
+  t.throws(() => native.countBatches(data, 10, 5), { instanceOf: CommitLogError, code: ErrorCode.INVALID_ARGUMENT });
+});
+
+test('lastDataByte finds the last non-zero byte of a file range, skipping holes and unwritten extents', (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'sparse');
+  const fd = fs.openSync(file, 'w+');
+  t.teardown(() => fs.closeSync(fd));
+  fs.ftruncateSync(fd, 64 * 1024 * 1024);
+  t.is(native.lastDataByte(fd, 0, 64 * 1024 * 1024), 0);
+  native.fallocate(fd, 0, 64 * 1024 * 1024);
+  t.is(native.lastDataByte(fd, 0, 64 * 1024 * 1024), 0, 'allocated but unwritten space holds no data');
+  fs.writeSync(fd, Buffer.from([0, 7, 0]), 0, 3, 1000);
+  fs.writeSync(fd, Buffer.from([9, 0, 0, 0]), 0, 4, 40 * 1024 * 1024 + 5);
+  t.is(native.lastDataByte(fd, 0, 64 * 1024 * 1024), 40 * 1024 * 1024 + 6);
+  t.is(native.lastDataByte(fd, 0, 40 * 1024 * 1024), 1002);
+  t.is(native.lastDataByte(fd, 1002, 40 * 1024 * 1024), 1002, 'from when nothing follows');
+  t.is(native.lastDataByte(fd, 5, 5), 5);
+  t.throws(() => native.lastDataByte(-1, 0, 1), { instanceOf: CommitLogError, code: ErrorCode.INVALID_ARGUMENT });
+  const err = t.throws(() => native.lastDataByte(1_000_000, 0, 10), { instanceOf: CommitLogError, code: ErrorCode.IO });
+  t.is(err?.errno, 'EBADF');
 });

@@ -188,6 +188,11 @@ export class FileReader {
     return this.window.subarray(0, Math.min(length, got));
   }
 
+  /** Position just past the last non-zero byte in [from, end), `from` when none (holes skipped). */
+  lastDataByte(from: number, end: number): number {
+    return native.lastDataByte(this.fd, from, end, { path: this.path });
+  }
+
   /** The file's size now: below `size` once a broker sealed it meanwhile. */
   currentSize(): number {
     return fs.fstatSync(this.fd).size;
@@ -211,17 +216,18 @@ export interface ScanOutcome {
   problem: string | null;
   /** Where unreadable non-zero bytes end (> dataEnd: a torn or corrupt tail). */
   extent: number;
+  /** The last stamped epoch seen (the one given when none was): the next segment's starting epoch. */
+  epoch: number;
 }
 
 /** A run of zeros this long after the data ends the search for garbage (recovery's rule). */
-const TAIL_ZERO_RUN = 64 * 1024;
 
 /**
  * Scans `file` from position 0 with the native scanner (length, magic, CRC32C, record
  * count and offset continuity from `expected`; -1 accepts any first offset), one
  * window at a time, calling `onProgress` with the position after each.
  */
-export function scanSegment(file: FileReader, expected: number, onProgress?: (position: number) => void): ScanOutcome {
+export function scanSegment(file: FileReader, expected: number, onProgress?: (position: number) => void, epoch = -1): ScanOutcome {
   let position = 0;
   let batches = 0;
   let records = 0;
@@ -229,7 +235,9 @@ export function scanSegment(file: FileReader, expected: number, onProgress?: (po
   let status: number = native.ScanStatus.END;
   for (let want = WINDOW_BYTES; ; ) {
     const window = file.bytes(position, want);
-    const r = native.scanBatches(window, 0, window.length, next);
+    // Epochs never fall along a log (recovery's rule): carried across windows and segments.
+    const r = native.scanBatches(window, 0, window.length, next, Number.MAX_SAFE_INTEGER, epoch);
+    epoch = r.epoch;
     position += r.position;
     batches += r.batches;
     records += r.records;
@@ -255,24 +263,15 @@ export function scanSegment(file: FileReader, expected: number, onProgress?: (po
   let problem: string | null = null;
   if (status !== native.ScanStatus.END) problem = explain(file, position, status, next);
   else if (extent > position) problem = `${extent - position} bytes after the last valid batch are not a batch (torn write)`;
-  return { dataEnd: position, batches, records, nextOffset: next, problem, extent };
+  return { dataEnd: position, batches, records, nextOffset: next, problem, extent, epoch };
 }
 
 /**
- * Position just past the last non-zero byte of file[from, end), where a run of
- * TAIL_ZERO_RUN zeros ends the search (native.dataExtent, one window at a time).
+ * Position just past the last non-zero byte of file[from, end): recovery wipes
+ * everything up to it, however many zeros lie between.
  */
 export function tailExtent(file: FileReader, from: number, end: number): number {
-  for (let last = from; ; ) {
-    const want = Math.min(WINDOW_BYTES, end - last);
-    if (want <= 0) return last;
-    // Each window starts at the last non-zero byte found, so a run of zeros crossing a
-    // window's end is seen whole by the next one.
-    const window = file.bytes(last, want);
-    const extent = native.dataExtent(window, 0, window.length, TAIL_ZERO_RUN);
-    if (window.length - extent >= TAIL_ZERO_RUN || window.length < want || last + window.length >= end) return last + extent;
-    last += extent;
-  }
+  return file.lastDataByte(from, end);
 }
 
 /** Why the scan stopped at `position`, in words (with the numbers verifyBatch gives). */

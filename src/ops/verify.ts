@@ -95,21 +95,25 @@ function verifyPartition(p: PartitionFiles, report: VerifyReport, progress: (pos
     report.problems.push({ file: checkpoint, position: 0, kind: 'data', message: `recovery point names segment ${point.segmentBaseOffset}, past the last segment` });
   }
   let expected = -1;
+  let epoch = -1;
   p.segments.forEach((s, i) => {
     report.segments++;
     if (expected >= 0 && s.baseOffset !== expected) {
-      report.problems.push({ file: s.log, position: 0, kind: 'data', message: `segment starts at offset ${s.baseOffset}, but the previous one ends at ${expected} (recovery drops it and the segments after it)` });
+      report.problems.push({ file: s.log, position: 0, kind: 'data', message: `segment starts at offset ${s.baseOffset}, but the previous one ends at ${expected} (opening fails with ERR_LOG_CORRUPT; verify --repair drops it and the segments after it)` });
     }
     const file = FileReader.open(s.log);
     if (file === null) return;
     try {
-      const scan = scanSegment(file, s.baseOffset, (position) => progress(position, s.log));
+      const scan = scanSegment(file, s.baseOffset, (position) => progress(position, s.log), epoch);
+      epoch = scan.epoch;
       report.batches += scan.batches;
       report.records += scan.records;
       report.bytes += scan.dataEnd;
       const isLast = i === p.segments.length - 1;
       if (scan.problem !== null) {
-        const where = isLast ? 'recovery truncates the log here if it lies past the recovery point' : 'recovery drops this segment from here on, and the later segments';
+        const where = isLast
+          ? 'recovery truncates the log here if it lies past the recovery point'
+          : 'a sealed segment with later segments: opening fails with ERR_LOG_CORRUPT; verify --repair cuts the log here and drops the later segments';
         report.problems.push({ file: s.log, position: scan.dataEnd, kind: 'data', message: `${scan.problem} (${where})` });
       }
       const batches = batchesOf(file, scan.dataEnd, s.baseOffset);

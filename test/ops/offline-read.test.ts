@@ -74,7 +74,7 @@ test('scanSegment over a segment truncated to its data while open stops at the d
   const r = await runChild(['scan', f.dir, String(f.logBytes)]);
   t.is(r.signal, null, 'killed by a signal');
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(JSON.parse(r.stdout), { dataEnd: f.logBytes, batches: BATCHES, records: BATCHES * RECORDS_PER_BATCH, nextOffset: BATCHES * RECORDS_PER_BATCH, problem: null, extent: f.logBytes });
+  t.deepEqual(JSON.parse(r.stdout), { dataEnd: f.logBytes, batches: BATCHES, records: BATCHES * RECORDS_PER_BATCH, nextOffset: BATCHES * RECORDS_PER_BATCH, problem: null, extent: f.logBytes, epoch: 0 });
   t.is(fs.statSync(f.log).size, f.logBytes);
 });
 
