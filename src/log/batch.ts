@@ -7,7 +7,7 @@
  *   pos size field                type    in CRC
  *    0   8   BaseOffset           int64   no   first offset; assigned in place by the log
  *    8   4   BatchLength          int32   no   bytes after this field (size - LOG_OVERHEAD)
- *   12   4   PartitionLeaderEpoch int32   no   we write 0 (as kafkajs does; Java writes -1)
+ *   12   4   PartitionLeaderEpoch int32   no   the log stamps its recovery epoch here in place (recovery.md)
  *   16   1   Magic                int8    no   2
  *   17   4   CRC                  uint32  no   CRC32C of [Attributes, end of batch)
  *   21   2   Attributes           int16   yes  bits 0-2 compression (only 0 accepted),
