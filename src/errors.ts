@@ -21,7 +21,7 @@ export const ErrorCode = {
   LOG_FAILED: 'ERR_LOG_FAILED',
   /** Stored data fails its checks before the recovery point (not a torn tail). */
   LOG_CORRUPT: 'ERR_LOG_CORRUPT',
-  /** A batch handed in (by a producer or a caller) that fails its own checks. */
+  /** A batch handed in (by a producer or a caller), or fetched by a Consumer, that fails its own checks. */
   CORRUPT_BATCH: 'ERR_CORRUPT_BATCH',
   /** No space left when allocating a segment or index. */
   DISK_FULL: 'ERR_DISK_FULL',
@@ -35,6 +35,8 @@ export const ErrorCode = {
   BAD_FRAME: 'ERR_BAD_FRAME',
   /** A request whose api_version the broker does not implement (sent back in the response). */
   UNSUPPORTED_VERSION: 'ERR_UNSUPPORTED_VERSION',
+  /** A Producer record not acknowledged within deliveryTimeoutMs; `cause` is the last failure. It may or may not be in the log. */
+  DELIVERY_TIMEOUT: 'ERR_DELIVERY_TIMEOUT',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

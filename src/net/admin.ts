@@ -11,15 +11,13 @@
  * for the connection. Calls may run concurrently; they pipeline on the connection.
  */
 import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
-import { backoffMs, intOption, isRetriable, parseBroker, type ClientOptions } from './client-types.js';
+import { backoffMs, intOption, isRetriable, parseBroker, retryPolicy, sleep, type ClientOptions, type RetryOptions, type RetryPolicy } from './client-types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import type { CreateTopicRequest, ListOffsetsRequest, RequestBody, ResponseBody, TopicMetadata } from './messages.js';
 
-export interface AdminOptions extends ClientOptions {
-  /** Reconnect attempts after a connection failure; default 5. */
+export interface AdminOptions extends ClientOptions, RetryOptions {
+  /** Reconnect attempts after a connection failure; default 5 (an admin call should answer, not wait out an outage). */
   retries?: number;
-  /** Base of the exponential backoff between attempts; default 100. */
-  retryBackoffMs?: number;
 }
 
 export interface CreateTopicOptions {
@@ -57,8 +55,15 @@ export interface GroupPartitionOffsets {
   committedOffset: number | null;
   logStartOffset: number;
   nextOffset: number;
-  /** Records not yet consumed: nextOffset - (committedOffset ?? logStartOffset), at least 0. */
+  /** Records not yet consumed: nextOffset - (committedOffset ?? logStartOffset), at least 0 (0 when committedPastEnd). */
   lag: number;
+  /**
+   * The committed offset lies past the log end (the log lost records it had, e.g. to a
+   * recovery): the group's consumer will reset it (autoOffsetReset).
+   */
+  committedPastEnd: boolean;
+  /** The committed offset lies below the log start (retention deleted it): the group's consumer will reset it. */
+  committedBeforeStart: boolean;
 }
 
 export interface GroupDescription {
@@ -72,7 +77,7 @@ export interface GroupDescription {
 export class Admin {
   private readonly connectionOptions: ConnectionOptions;
   private readonly retries: number;
-  private readonly retryBackoffMs: number;
+  private readonly retry: RetryPolicy;
   private conn: Connection | undefined;
   private connecting: Promise<Connection> | undefined;
   private closing: Promise<void> | undefined;
@@ -81,7 +86,7 @@ export class Admin {
     if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object');
     const { host, port } = parseBroker(options.broker);
     this.retries = intOption('retries', options.retries, 5);
-    this.retryBackoffMs = intOption('retryBackoffMs', options.retryBackoffMs, 100, 1);
+    this.retry = retryPolicy(options);
     this.connectionOptions = {
       host,
       port,
@@ -143,7 +148,11 @@ export class Admin {
     return offset >= 0 ? offset : null;
   }
 
-  /** Per partition of `topic`: the group's committed offset, the log's offsets, and the lag. */
+  /**
+   * Per partition of `topic`: the group's committed offset, the log's offsets, the lag,
+   * and whether the committed offset lies outside the log (committedPastEnd,
+   * committedBeforeStart), which a lag of 0 would otherwise hide.
+   */
   async describeGroup(group: string, topic: string): Promise<GroupDescription> {
     // Both requests leave at once; the connection answers them in order.
     const [meta, fetched] = await Promise.all([
@@ -161,6 +170,8 @@ export class Admin {
           logStartOffset: p.earliestOffset,
           nextOffset: p.latestOffset,
           lag: Math.max(0, p.latestOffset - (c ?? p.earliestOffset)),
+          committedPastEnd: c !== undefined && c > p.latestOffset,
+          committedBeforeStart: c !== undefined && c < p.earliestOffset,
         };
       })
       .sort((a, b) => a.partition - b.partition);
@@ -205,7 +216,7 @@ export class Admin {
           return this.conn;
         } catch (err) {
           if (attempt >= this.retries || !isRetriable(err)) throw err;
-          await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, this.retryBackoffMs)));
+          await sleep(backoffMs(attempt, this.retry.backoffMs, this.retry.backoffMaxMs));
         }
       }
     })().finally(() => {

@@ -25,6 +25,34 @@ export interface ClientOptions {
   maxFrameBytes?: number;
 }
 
+/**
+ * How a client waits between attempts at a failure worth retrying (isRetriable):
+ * capped exponential backoff with jitter (backoffMs). How long it keeps trying is
+ * each client's own option (Producer deliveryTimeoutMs, Consumer reconnectTimeoutMs).
+ */
+export interface RetryOptions {
+  /** The delay before the first retry, before jitter; it doubles with each further one. Default 100. */
+  retryBackoffMs?: number;
+  /** The cap of that delay, before jitter (Kafka's retry.backoff.max.ms). Default 1000. */
+  retryBackoffMaxMs?: number;
+}
+
+export interface RetryPolicy {
+  backoffMs: number;
+  backoffMaxMs: number;
+}
+
+export const DEFAULT_RETRY_BACKOFF_MS = 100;
+export const DEFAULT_RETRY_BACKOFF_MAX_MS = 1000;
+
+/** The retry options, checked, with their defaults. */
+export function retryPolicy(options: RetryOptions): RetryPolicy {
+  return {
+    backoffMs: intOption('retryBackoffMs', options.retryBackoffMs, DEFAULT_RETRY_BACKOFF_MS, 1, 0x7fffffff),
+    backoffMaxMs: intOption('retryBackoffMaxMs', options.retryBackoffMaxMs, DEFAULT_RETRY_BACKOFF_MAX_MS, 1, 0x7fffffff),
+  };
+}
+
 /** What the Consumer yields: a LogRecord plus where it came from. */
 export interface ConsumerRecord extends LogRecord {
   topic: string;
@@ -98,8 +126,22 @@ export function isRetriable(err: unknown): boolean {
   return isConnectionError(err) || (err instanceof CommitLogError && err.code === ErrorCode.LOG_CLOSED);
 }
 
-/** Exponential backoff with equal jitter: between half and all of min(maxMs, baseMs * 2^attempt). */
-export function backoffMs(attempt: number, baseMs = 100, maxMs = 2000): number {
-  const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 16));
-  return Math.floor(cap / 2 + (Math.random() * cap) / 2);
+/**
+ * The delay before retry number `attempt` (0 for the first): exponential backoff
+ * with "equal jitter". With cap = min(maxMs, baseMs * 2^attempt) it is
+ * floor(cap / 2 + random() * cap / 2), in [cap / 2, cap): at least half the cap, so
+ * a broker that is down is not hammered, and spread over the other half, so clients
+ * that lost the same broker at the same moment do not all come back at once (which
+ * Kafka's jitter, applied before its cap, loses once the cap is reached). `random`
+ * returns [0, 1) like Math.random, its default; tests pass a seeded one.
+ */
+export function backoffMs(attempt: number, baseMs = DEFAULT_RETRY_BACKOFF_MS, maxMs = DEFAULT_RETRY_BACKOFF_MAX_MS, random: () => number = Math.random): number {
+  // 2^31 already exceeds any cap a timer can take: no need to let the power overflow.
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 31));
+  return Math.floor(cap / 2 + (random() * cap) / 2);
+}
+
+/** A promise of `ms` of waiting. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

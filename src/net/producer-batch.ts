@@ -52,6 +52,10 @@ export class Draft {
   full = false;
   buf: Buffer | undefined;
   attempts = 0;
+  /** A request carrying it is unanswered. */
+  inFlight = false;
+  /** Failed with ERR_DELIVERY_TIMEOUT (its records rejected); an answer still due is ignored. */
+  expired = false;
   onSettled: (() => void) | undefined;
   settledPromise: Promise<void> | undefined;
   constructor(readonly seq: number, readonly topic: string, readonly partition: number, readonly createdAt: number) {}

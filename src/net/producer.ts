@@ -18,14 +18,24 @@
  * life; a batch refused with ERR_UNKNOWN_TOPIC/PARTITION drops the entry, so the next
  * send asks again (the topic may have been recreated).
  *
- * Retries (`retries`, default 5, per batch): only connection failures (refused,
- * reset, timed out; the producer reconnects with exponential backoff) and
- * ERR_LOG_CLOSED (the broker is shutting down) are retried; see isRetriable() in
- * client-types.ts for why the other codes are final. A batch whose response was lost
- * with the connection may already be in the log, so a retry can write it twice:
- * delivery is at least once. Batches failing together (one lost connection) are
- * resent in their original order, so per-partition order holds unless a batch fails
- * alone while later ones succeed (a broker-side ERR_LOG_CLOSED during shutdown).
+ * Retries, bounded by time (Kafka's delivery.timeout.ms): only connection failures
+ * (refused, reset, timed out) and ERR_LOG_CLOSED (the broker is shutting down) are
+ * retried; see isRetriable() in client-types.ts for why the other codes are final.
+ * The producer reconnects, and resends, with capped jittered exponential backoff
+ * (retryBackoffMs doubling up to retryBackoffMaxMs, backoffMs()) for as long as a
+ * record may still be delivered: a record fails only once `deliveryTimeoutMs` has
+ * passed since its batch was started (ERR_DELIVERY_TIMEOUT, the last failure as its
+ * cause), whether it is waiting for metadata, for a connection, for a resend or for
+ * an answer. `retries` (default unlimited) can bound the attempts per batch as well.
+ * A batch whose response was lost with the connection may already be in the log, so
+ * a resend can write it twice: delivery is at least once.
+ *
+ * Order within a partition: a batch that failed retriably is resent only once every
+ * request still in flight has been answered or failed, and resends go in their
+ * original order before anything newer. Batches failing together (one lost
+ * connection) therefore keep their order; what could still reorder is a batch
+ * failing alone while later ones succeed, which neither a lost connection nor a
+ * broker that is shutting down (it refuses everything after) produces.
  *
  * Concurrency: single JS thread; any number of concurrent send() calls. Records are
  * not copied before encoding: do not mutate a record (or its Buffers) until its
@@ -39,8 +49,12 @@ import {
   intOption,
   isRetriable,
   parseBroker,
+  retryPolicy,
+  sleep,
   type ClientOptions,
   type RecordMetadata,
+  type RetryOptions,
+  type RetryPolicy,
 } from './client-types.js';
 import { Connection } from './connection.js';
 import { DEFAULT_MAX_FRAME_BYTES } from './frame.js';
@@ -64,7 +78,7 @@ export type { Partitioner, PartitionerFn } from './partitioner.js';
 
 export type Acks = 'none' | 'written' | 'flushed';
 
-export interface ProducerOptions extends ClientOptions {
+export interface ProducerOptions extends ClientOptions, RetryOptions {
   /** 'written' (default): acknowledged once in the broker's log; 'flushed': once on disk; 'none': not acknowledged (offset -1). */
   acks?: Acks;
   /** How long a partition's first record waits for company before its batch is sent. Default 5; 0 sends at the next turn of the event loop. */
@@ -73,10 +87,14 @@ export interface ProducerOptions extends ClientOptions {
   batchBytes?: number;
   /** Produce requests sent and not yet answered. Default 5. */
   maxInFlight?: number;
-  /** Attempts after the first, per batch, for retriable failures. Default 5. */
+  /**
+   * How long a record may take from send() to its acknowledgement, waiting, retries
+   * and resends included; past it the record fails with ERR_DELIVERY_TIMEOUT. Default
+   * 120000 (Kafka's delivery.timeout.ms).
+   */
+  deliveryTimeoutMs?: number;
+  /** Attempts after the first, per batch, for retriable failures. Default unlimited: deliveryTimeoutMs bounds them. */
   retries?: number;
-  /** Base of the exponential backoff between attempts (doubling, at most 2000). Default 100. */
-  retryBackoffMs?: number;
   partitioner?: Partitioner;
 }
 
@@ -97,6 +115,8 @@ interface WaitingSend {
   records: ProducerRecord[];
   estimates: number[];
   owner: Owner;
+  /** Date.now() at send(): its delivery timeout runs from here. */
+  sentAt: number;
 }
 
 /** Room for the frame prefix and the request header inside maxFrameBytes. */
@@ -113,7 +133,8 @@ export class Producer {
   private readonly batchBytes: number;
   private readonly maxInFlight: number;
   private readonly retries: number;
-  private readonly retryBackoffMs: number;
+  private readonly retry: RetryPolicy;
+  private readonly deliveryTimeoutMs: number;
   private readonly maxBatchBytes: number;
   private readonly partitioner: Partitioner;
 
@@ -128,9 +149,13 @@ export class Producer {
   private nextSeq = 0;
   private inFlight = 0;
   private lingerTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** Fires at the earliest delivery deadline of what is unsettled. */
+  private expiryTimer: NodeJS.Timeout | undefined;
+  /** The latest retriable failure: the cause of a delivery timeout. */
+  private lastError: unknown;
 
   private conn: Connection | undefined;
-  private connecting: Promise<Connection> | undefined;
+  private connecting: Promise<Connection | undefined> | undefined;
   /** A pump waits for the connection, a drain or a backoff; nothing else may dispatch. */
   private pumpBlocked = false;
   private pausedUntil = 0;
@@ -149,8 +174,9 @@ export class Producer {
     this.maxBatchBytes = maxFrameBytes - FRAME_HEADROOM_BYTES;
     this.batchBytes = intOption('batchBytes', options.batchBytes, 1024 * 1024, 1, this.maxBatchBytes);
     this.maxInFlight = intOption('maxInFlight', options.maxInFlight, 5, 1);
-    this.retries = intOption('retries', options.retries, 5);
-    this.retryBackoffMs = intOption('retryBackoffMs', options.retryBackoffMs, 100, 1);
+    this.retries = intOption('retries', options.retries, Number.MAX_SAFE_INTEGER);
+    this.retry = retryPolicy(options);
+    this.deliveryTimeoutMs = intOption('deliveryTimeoutMs', options.deliveryTimeoutMs, 120_000, 1);
     this.partitioner = partitionerOption(options.partitioner);
     this.clientOptions = {
       broker: { host, port },
@@ -164,7 +190,8 @@ export class Producer {
   /**
    * Sends one record (resolving to its { partition, offset }) or a list (resolving to
    * one per record, in order). Rejects with the broker's error code (ERR_UNKNOWN_TOPIC,
-   * ERR_RECORD_TOO_LARGE, ...), ERR_IO once retries are spent on a lost connection,
+   * ERR_RECORD_TOO_LARGE, ...), ERR_DELIVERY_TIMEOUT once deliveryTimeoutMs passed
+   * without an answer (ERR_IO if an explicit `retries` ran out first),
    * ERR_INVALID_ARGUMENT for a malformed record, ERR_LOG_CLOSED after close().
    */
   send(topic: string, record: ProducerRecord, options?: SendOptions): Promise<RecordMetadata>;
@@ -191,7 +218,7 @@ export class Producer {
     } else if (state.partitions > 0) {
       this.route(state, topic, input, estimates, delivery);
     } else {
-      this.waitForMetadata(topic, { records: input, estimates, owner: delivery });
+      this.waitForMetadata(topic, { records: input, estimates, owner: delivery, sentAt: Date.now() });
     }
     return promise;
   }
@@ -206,11 +233,16 @@ export class Producer {
     await Promise.all(pending.map((d) => (d.settledPromise ??= new Promise<void>((resolve) => (d.onSettled = resolve)))));
   }
 
-  /** Flushes, then closes the connection. Later sends reject with ERR_LOG_CLOSED. */
+  /**
+   * Flushes, then closes the connection. Later sends reject with ERR_LOG_CLOSED. With
+   * the broker away, this waits for the records' delivery timeout at most.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.flush();
       this.clearLinger();
+      clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
       await this.connecting?.catch(() => undefined);
       const conn = this.conn;
       this.conn = undefined;
@@ -232,7 +264,7 @@ export class Producer {
     }
     const state = this.topicState(topic);
     if (explicit === undefined && state.partitions <= 0) {
-      return new Promise((resolve) => this.waitForMetadata(topic, { records: [record], estimates: [bytes], owner: resolve as Resolve }));
+      return new Promise((resolve) => this.waitForMetadata(topic, { records: [record], estimates: [bytes], owner: resolve as Resolve, sentAt: Date.now() }));
     }
     let partition: number;
     try {
@@ -294,6 +326,8 @@ export class Producer {
       this.drafts.push(draft);
       this.unsettled.add(draft);
       this.armLinger();
+      // Later drafts expire later: an armed timer already fires early enough.
+      if (this.expiryTimer === undefined) this.armExpiry();
     }
     draft.records.push(record);
     draft.owners.push(owner);
@@ -341,6 +375,8 @@ export class Producer {
   private pump(): void {
     if (this.pumpBlocked) return;
     if (this.retryQueue.length === 0 && this.drafts.length === 0) return;
+    // A resend waits for every answer still due, so nothing sent after it overtakes it.
+    if (this.retryQueue.length > 0 && this.inFlight > 0) return;
     const wait = this.pausedUntil - Date.now();
     if (wait > 0) {
       this.block(new Promise((resolve) => setTimeout(resolve, wait)));
@@ -451,6 +487,7 @@ export class Producer {
 
   private dispatch(conn: Connection, draft: Draft): void {
     this.inFlight++;
+    draft.inFlight = true;
     const body = { case: 'produce' as const, value: { topic: draft.topic, partition: draft.partition, acks: WIRE_ACKS[this.acks] } };
     if (this.acks === 'none') {
       conn.send(body, draft.buf).then(
@@ -476,16 +513,30 @@ export class Producer {
 
   private onBatchDone(draft: Draft, baseOffset: number): void {
     this.inFlight--;
-    resolveRecords(draft, baseOffset);
-    this.settle(draft);
+    draft.inFlight = false;
+    if (!draft.expired) {
+      resolveRecords(draft, baseOffset);
+      this.settle(draft);
+    }
     this.pump();
   }
 
   private onBatchFailed(draft: Draft, err: unknown): void {
     this.inFlight--;
+    draft.inFlight = false;
+    if (draft.expired) {
+      this.pump();
+      return;
+    }
+    if (isRetriable(err)) this.lastError = err;
     if (isRetriable(err) && draft.attempts < this.retries) {
+      if (Date.now() >= draft.createdAt + this.deliveryTimeoutMs) {
+        this.rejectDraft(draft, this.timeoutError(draft.topic, draft.partition, draft.owners.length));
+        this.pump();
+        return;
+      }
       draft.attempts++;
-      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + backoffMs(draft.attempts - 1, this.retryBackoffMs));
+      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + backoffMs(draft.attempts - 1, this.retry.backoffMs, this.retry.backoffMaxMs));
       let i = this.retryQueue.length;
       while (i > 0 && this.retryQueue[i - 1]!.seq > draft.seq) i--;
       this.retryQueue.splice(i, 0, draft);
@@ -509,6 +560,64 @@ export class Producer {
   private settle(draft: Draft): void {
     this.unsettled.delete(draft);
     draft.onSettled?.();
+    if (this.unsettled.size === 0 && this.waiting.size === 0 && this.expiryTimer !== undefined) {
+      clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
+    }
+  }
+
+  // ---- delivery timeout ---------------------------------------------------------------
+
+  /** Arms the timer for the earliest delivery deadline among unsettled drafts and parked sends. */
+  private armExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    let earliest = Infinity;
+    for (const d of this.unsettled) earliest = Math.min(earliest, d.createdAt);
+    for (const list of this.waiting.values()) for (const w of list) earliest = Math.min(earliest, w.sentAt);
+    if (earliest === Infinity) return;
+    this.expiryTimer = setTimeout(() => this.expire(), Math.max(0, earliest + this.deliveryTimeoutMs - Date.now()));
+    // Only pending work keeps the process alive (a socket, a backoff), never this timer.
+    this.expiryTimer.unref();
+  }
+
+  /**
+   * Fails with ERR_DELIVERY_TIMEOUT whatever is past its deadline: drafts waiting to
+   * be sent or resent leave their queues; a draft in flight is rejected now and its
+   * answer, when it comes, ignored (it still holds its maxInFlight slot until then).
+   */
+  private expire(): void {
+    this.expiryTimer = undefined;
+    const cutoff = Date.now() - this.deliveryTimeoutMs;
+    let expired = false;
+    for (const draft of this.unsettled) {
+      if (draft.createdAt > cutoff) continue;
+      draft.expired = true;
+      expired = true;
+      this.closeDraft(draft);
+      this.rejectDraft(draft, this.timeoutError(draft.topic, draft.partition, draft.owners.length));
+    }
+    if (expired) {
+      this.drafts = this.drafts.filter((d) => !d.expired);
+      this.retryQueue = this.retryQueue.filter((d) => !d.expired);
+    }
+    for (const [topic, list] of this.waiting) {
+      const [late, onTime] = [list.filter((w) => w.sentAt <= cutoff), list.filter((w) => w.sentAt > cutoff)];
+      for (const w of late) rejectOwner(w.owner, this.timeoutError(topic, undefined, w.records.length));
+      if (onTime.length === 0) this.waiting.delete(topic);
+      else this.waiting.set(topic, onTime);
+    }
+    this.armExpiry();
+  }
+
+  private timeoutError(topic: string, partition: number | undefined, records: number): CommitLogError {
+    const where = partition === undefined ? topic : `${topic}/${partition}`;
+    const last = this.lastError instanceof Error ? `; last failure: ${this.lastError.message}` : '';
+    return new CommitLogError(
+      ErrorCode.DELIVERY_TIMEOUT,
+      `${records} record(s) for ${where} not acknowledged within deliveryTimeoutMs (${this.deliveryTimeoutMs} ms)${last}`,
+      { topic, partition, cause: this.lastError },
+    );
   }
 
   /** The connection could not be (re)established: every batch not yet sent fails. */
@@ -522,8 +631,12 @@ export class Producer {
 
   // ---- connection and metadata ------------------------------------------------------
 
-  /** The open connection, (re)connecting with backoff up to `retries` times. */
-  private connection(): Promise<Connection> {
+  /**
+   * The open connection, (re)connecting with backoff for as long as something waits
+   * for it (a draft, a resend, a send waiting for metadata): undefined once nothing
+   * does (all of it timed out). Rejects once `retries` attempts failed.
+   */
+  private connection(): Promise<Connection | undefined> {
     if (this.conn !== undefined && this.conn.isOpen) return Promise.resolve(this.conn);
     this.connecting ??= this.connectWithRetries().finally(() => {
       this.connecting = undefined;
@@ -531,7 +644,7 @@ export class Producer {
     return this.connecting;
   }
 
-  private async connectWithRetries(): Promise<Connection> {
+  private async connectWithRetries(): Promise<Connection | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
         const conn = await Connection.connect({
@@ -549,10 +662,17 @@ export class Producer {
         });
         return conn;
       } catch (err) {
-        if (attempt >= this.retries || !isRetriable(err)) throw err;
-        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, this.retryBackoffMs)));
+        if (!isRetriable(err)) throw err;
+        this.lastError = err;
+        if (attempt >= this.retries) throw err;
+        if (!this.wantsConnection()) return undefined;
+        await sleep(backoffMs(attempt, this.retry.backoffMs, this.retry.backoffMaxMs));
       }
     }
+  }
+
+  private wantsConnection(): boolean {
+    return this.drafts.length > 0 || this.retryQueue.length > 0 || this.waiting.size > 0;
   }
 
   /** Parks a send until the topic's partition count is known (one Metadata request at a time per topic). */
@@ -560,6 +680,7 @@ export class Producer {
     let list = this.waiting.get(topic);
     if (list === undefined) this.waiting.set(topic, (list = []));
     list.push(send);
+    if (this.expiryTimer === undefined) this.armExpiry();
     if (this.metadataRequests.has(topic)) return;
     const request = this.fetchPartitionCount(topic).then(
       (count) => {
@@ -586,6 +707,7 @@ export class Producer {
     for (let attempt = 0; ; attempt++) {
       // connection() does its own retries: its failure is final.
       const conn = await this.connection();
+      if (conn === undefined) throw this.lastError;
       try {
         const response = await conn.request({ case: 'metadata', value: { topics: [topic] } });
         const body = response.header.body;
@@ -595,8 +717,11 @@ export class Producer {
         }
         return meta.partitions.length;
       } catch (err) {
-        if (attempt >= this.retries || !isRetriable(err)) throw err;
-        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, this.retryBackoffMs)));
+        if (!isRetriable(err)) throw err;
+        this.lastError = err;
+        // Every send waiting for this answer may have timed out meanwhile.
+        if (attempt >= this.retries || this.waiting.get(topic) === undefined) throw err;
+        await sleep(backoffMs(attempt, this.retry.backoffMs, this.retry.backoffMaxMs));
       }
     }
   }
