@@ -21,34 +21,79 @@
  * a partition with a committed offset for the group resumes there; the others start
  * at `from`.
  *
- * Errors: a lost fetch connection is reconnected with backoff (`retries` consecutive
- * failures per partition, default 5). Any other failure (ERR_OFFSET_OUT_OF_RANGE,
- * ERR_UNKNOWN_TOPIC, a corrupt batch) stops the consumer: the pending and every later
- * next() reject with it. Leaving a for-await loop (break, return, throw) does not
- * close the consumer: iterate again to continue, call close() to stop.
+ * Checks (checkCrcs, default true, as Kafka's check.crcs): every fetched batch's
+ * frame, CRC32C (one native call per batch) and base offset are checked before its
+ * records are handed out (fetched-batches.ts).
+ *
+ * Out of range (a fetch answered ERR_OFFSET_OUT_OF_RANGE: retention deleted the
+ * position, or a committed offset lies past the log end after a recovery): with
+ * autoOffsetReset 'earliest' (default) or 'latest' the partition continues at the log
+ * start or end, looked up with ListOffsets; every reset is logged (logger.warn) and
+ * passed to onOffsetReset. Records fetched before it are still handed out first.
+ * With 'none' the partition fails with ERR_OFFSET_OUT_OF_RANGE.
+ *
+ * Failures are per partition. A lost connection (refused, reset, timed out) or a
+ * broker shutting down (ERR_LOG_CLOSED) is retried: the partition reconnects with
+ * capped jittered exponential backoff (retryBackoffMs doubling up to
+ * retryBackoffMaxMs) until it fetches again, or until reconnectTimeoutMs (default
+ * 120 s) of failing in a row, or `retries` attempts (default unlimited), have passed.
+ * It then resumes at its next offset: nothing handed out is fetched again, nothing is
+ * skipped. Anything else (a corrupt batch, out of range with 'none', the topic
+ * deleted, reconnecting given up) fails that partition's stream: once the records
+ * fetched before the failure have been handed out, one next() rejects with a
+ * CommitLogError naming topic, partition and offset (the first offset not handed
+ * out). The other partitions carry on: iterate again to go on reading them. The failed
+ * partition fetches nothing more until seek() moves it; while every partition has
+ * failed, each next() rejects with the error of the lowest-numbered one. A failure
+ * before any partition is read (connect(): unknown topic, broker unreachable for
+ * reconnectTimeoutMs) fails the whole consumer: every next() rejects with it. Leaving
+ * a for-await loop (break, return, throw) does not close the consumer: iterate again
+ * to continue, call close() to stop.
  *
  * Concurrency: single JS thread; one iteration at a time is the intended use (two
  * concurrent iterations share the records between them).
  */
 import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
-import { BATCH_HEADER_BYTES, decodeBatches, readBatchHeader } from '../log/batch.js';
+import type { Logger } from '../log/commit-log.js';
 import type { LogRecord } from '../log/record.js';
 import {
   backoffMs,
   intOption,
   isRetriable,
   parseBroker,
+  retryPolicy,
+  sleep,
   type ClientOptions,
   type ConsumerRecord,
+  type RetryOptions,
+  type RetryPolicy,
 } from './client-types.js';
-import { Connection, type ConnectionOptions } from './connection.js';
+import { Connection, type ConnectionOptions, type Response } from './connection.js';
+import { readFetched } from './fetched-batches.js';
 import { DEFAULT_MAX_FRAME_BYTES } from './frame.js';
-import type { PartitionMetadata } from './messages.js';
+import type { OffsetSpec, PartitionMetadata, RequestBody } from './messages.js';
 
 /** Where partitions without a committed offset start: an offset, the first record at or after a time, or either end. */
 export type ConsumerStart = 'earliest' | 'latest' | number | Date;
 
-export interface ConsumerOptions extends ClientOptions {
+/** What a partition whose position is out of range does (Kafka's auto.offset.reset). */
+export type AutoOffsetReset = 'earliest' | 'latest' | 'none';
+
+/** A partition's position moved because it was out of range; see autoOffsetReset. */
+export interface OffsetReset {
+  topic: string;
+  partition: number;
+  /** The position the broker answered ERR_OFFSET_OUT_OF_RANGE for. */
+  offset: number;
+  /** Where the partition continues. */
+  resetTo: number;
+  policy: 'earliest' | 'latest';
+  /** The partition's log start and end offsets when it was reset. */
+  logStartOffset: number;
+  logEndOffset: number;
+}
+
+export interface ConsumerOptions extends ClientOptions, RetryOptions {
   topic: string;
   /** Partitions to read; default all of the topic's. */
   partitions?: number[];
@@ -64,10 +109,25 @@ export interface ConsumerOptions extends ClientOptions {
   maxWaitMs?: number;
   /** A fetch returns early once this many bytes are there; default 1. */
   minBytes?: number;
-  /** Reconnects per partition after consecutive connection failures; default 5. */
+  /** Check every fetched batch's CRC32C (Kafka's check.crcs); default true. Framing and decoding are checked either way. */
+  checkCrcs?: boolean;
+  /**
+   * A position out of range continues at the log start ('earliest', default: skips
+   * only what is gone), at the log end ('latest': skips everything stored), or fails
+   * the partition ('none'). Where partitions without a committed offset start is `from`.
+   */
+  autoOffsetReset?: AutoOffsetReset;
+  /** Called with every reset autoOffsetReset makes (it is logged as well). */
+  onOffsetReset?: (reset: OffsetReset) => void;
+  /** Where resets are reported (warn); default: a line on stderr. */
+  logger?: Logger;
+  /**
+   * How long a partition, or connect(), keeps retrying a broker that cannot be reached
+   * (or is shutting down) before it fails with the last error. Default 120000.
+   */
+  reconnectTimeoutMs?: number;
+  /** Attempts after consecutive retriable failures, per partition; default unlimited: reconnectTimeoutMs bounds them. */
   retries?: number;
-  /** Base of the exponential backoff between reconnects; default 100. */
-  retryBackoffMs?: number;
 }
 
 interface PartitionState {
@@ -87,16 +147,26 @@ interface PartitionState {
   inFlight: boolean;
   /** Chunks of the current epoch in the queue. */
   buffered: number;
-  /** Consecutive connection failures. */
+  /** Consecutive retriable failures, and Date.now() at the first of them (0: none). */
   failures: number;
+  failingSince: number;
   retryTimer: NodeJS.Timeout | undefined;
+  /** The partition's stream failed with this: nothing is fetched until seek(). */
+  error: CommitLogError | undefined;
 }
 
+/**
+ * Fetched records waiting to be handed out, in the order they arrived; or a marker
+ * that takes effect at its place in that order: the partition's failure (next()
+ * rejects with it) or a reset (its position jumps).
+ */
 interface Chunk {
   state: PartitionState;
   epoch: number;
   records: LogRecord[];
   index: number;
+  error?: CommitLogError;
+  jumpTo?: number;
 }
 
 interface Waiter {
@@ -108,6 +178,12 @@ interface Waiter {
 const MAX_BUFFERED_CHUNKS = 2;
 const FRAME_HEADROOM_BYTES = 4096;
 const DONE: IteratorResult<ConsumerRecord> = Object.freeze({ done: true, value: undefined });
+const NO_RECORDS: LogRecord[] = [];
+
+const stderrLogger: Logger = {
+  info: () => undefined,
+  warn: (fields, message) => process.stderr.write(`commitlog consumer: ${message} ${JSON.stringify(fields)}\n`),
+};
 
 export class Consumer implements AsyncIterable<ConsumerRecord> {
   readonly topic: string;
@@ -120,8 +196,13 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private readonly maxWaitMs: number;
   private readonly minBytes: number;
   private readonly retries: number;
-  private readonly retryBackoffMs: number;
+  private readonly retry: RetryPolicy;
+  private readonly reconnectTimeoutMs: number;
   private readonly fetchTimeoutMs: number;
+  private readonly checkCrcs: boolean;
+  private readonly autoOffsetReset: AutoOffsetReset;
+  private readonly onOffsetReset: ((reset: OffsetReset) => void) | undefined;
+  private readonly logger: Logger;
 
   private readonly states = new Map<number, PartitionState>();
   private readonly pendingSeeks = new Map<number, number>();
@@ -166,8 +247,19 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     this.maxBytes = intOption('maxBytes', options.maxBytes, 1024 * 1024, 1, Math.min(maxFrameBytes - FRAME_HEADROOM_BYTES, 0xffffffff));
     this.maxWaitMs = intOption('maxWaitMs', options.maxWaitMs, 500, 0, 0xffffffff);
     this.minBytes = intOption('minBytes', options.minBytes, 1, 0, 0xffffffff);
-    this.retries = intOption('retries', options.retries, 5);
-    this.retryBackoffMs = intOption('retryBackoffMs', options.retryBackoffMs, 100, 1);
+    this.retries = intOption('retries', options.retries, Number.MAX_SAFE_INTEGER);
+    this.retry = retryPolicy(options);
+    this.reconnectTimeoutMs = intOption('reconnectTimeoutMs', options.reconnectTimeoutMs, 120_000, 0);
+    if (options.checkCrcs !== undefined && typeof options.checkCrcs !== 'boolean') throw invalidArgument(`checkCrcs must be a boolean, got ${String(options.checkCrcs)}`);
+    this.checkCrcs = options.checkCrcs ?? true;
+    const reset = options.autoOffsetReset ?? 'earliest';
+    if (reset !== 'earliest' && reset !== 'latest' && reset !== 'none') {
+      throw invalidArgument(`autoOffsetReset must be 'earliest', 'latest' or 'none', got ${String(reset)}`);
+    }
+    this.autoOffsetReset = reset;
+    if (options.onOffsetReset !== undefined && typeof options.onOffsetReset !== 'function') throw invalidArgument('onOffsetReset must be a function');
+    this.onOffsetReset = options.onOffsetReset;
+    this.logger = options.logger ?? stderrLogger;
     const requestTimeoutMs = intOption('requestTimeoutMs', options.requestTimeoutMs, 30_000, 1);
     this.fetchTimeoutMs = requestTimeoutMs + this.maxWaitMs;
     this.connectionOptions = {
@@ -219,6 +311,9 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     s.epoch++;
     s.buffered = 0;
     s.fetchOffset = s.position = s.processed = offset;
+    s.error = undefined;
+    s.failures = 0;
+    s.failingSince = 0;
     if (this.lastYielded === s) this.lastYielded = undefined;
     if (s.retryTimer === undefined) this.maybeFetch(s);
   }
@@ -255,8 +350,11 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private next(): Promise<IteratorResult<ConsumerRecord>> {
     this.markProcessed();
     if (this.waiters.length === 0) {
-      const record = this.take();
-      if (record !== undefined) return Promise.resolve({ done: false, value: record });
+      const item = this.take();
+      if (item instanceof CommitLogError) return Promise.reject(item);
+      if (item !== undefined) return Promise.resolve({ done: false, value: item });
+      const stuck = this.everyPartitionFailed();
+      if (stuck !== undefined && this.failure === undefined && !this.closed) return Promise.reject(stuck);
     }
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closed) return Promise.resolve(DONE);
@@ -272,8 +370,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     }
   }
 
-  /** The next buffered record, or undefined. */
-  private take(): ConsumerRecord | undefined {
+  /** The next buffered record, or a partition's failure that comes before it, or undefined. */
+  private take(): ConsumerRecord | CommitLogError | undefined {
     while (this.chunkHead < this.chunks.length) {
       const chunk = this.chunks[this.chunkHead]!;
       const s = chunk.state;
@@ -285,8 +383,28 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         return { topic: this.topic, partition: s.partition, offset: r.offset, key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp };
       }
       this.dropChunk();
+      if (chunk.epoch !== s.epoch) continue;
+      if (chunk.jumpTo !== undefined) this.jump(s, chunk.jumpTo);
+      if (chunk.error !== undefined) return chunk.error;
     }
     return undefined;
+  }
+
+  /** The position moves to `offset` (a reset); so does what auto-commit commits, unless the user still holds a record of this partition. */
+  private jump(s: PartitionState, offset: number): void {
+    s.position = offset;
+    if (this.lastYielded !== s) s.processed = offset;
+  }
+
+  /** The error of the lowest-numbered partition when every partition has failed. */
+  private everyPartitionFailed(): CommitLogError | undefined {
+    if (!this.started || this.states.size === 0) return undefined;
+    let first: CommitLogError | undefined;
+    for (const s of this.states.values()) {
+      if (s.error === undefined) return undefined;
+      first ??= s.error;
+    }
+    return first;
   }
 
   private dropChunk(): void {
@@ -304,20 +422,21 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     }
   }
 
-  /** Hands buffered records to waiting next() calls. */
+  /** Hands buffered records, and failures, to waiting next() calls. */
   private wake(): void {
     while (this.waiters.length > 0) {
-      const record = this.take();
-      if (record === undefined) return;
-      this.waiters.shift()!.resolve({ done: false, value: record });
+      const item = this.take();
+      if (item === undefined) return;
+      const waiter = this.waiters.shift()!;
+      if (item instanceof CommitLogError) waiter.reject(item);
+      else waiter.resolve({ done: false, value: item });
     }
   }
 
   // ---- start ----------------------------------------------------------------------
 
   private async start(): Promise<void> {
-    const conn = await this.controlConnection();
-    const metadata = await conn.request({ case: 'metadata', value: { topics: [this.topic] } });
+    const metadata = await this.controlRequest({ case: 'metadata', value: { topics: [this.topic] } });
     const body = metadata.header.body;
     const topicMeta = body?.case === 'metadata' ? body.value.topics.find((t) => t.name === this.topic) : undefined;
     if (topicMeta === undefined || topicMeta.partitions.length === 0) {
@@ -335,7 +454,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     }
     const committed = new Map<number, number>();
     if (this.group !== undefined) {
-      const response = await conn.request({ case: 'offsetFetch', value: { group: this.group, topic: this.topic, partitions } });
+      const response = await this.controlRequest({ case: 'offsetFetch', value: { group: this.group, topic: this.topic, partitions } });
       const fetched = response.header.body;
       if (fetched?.case === 'offsetFetch') for (const c of fetched.value.offsets) if (c.offset >= 0) committed.set(c.partition, c.offset);
     }
@@ -344,14 +463,15 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       if (seek !== undefined) return seek;
       const c = committed.get(p);
       if (c !== undefined) return c;
-      return this.startOffset(conn, byPartition.get(p)!);
+      return this.startOffset(byPartition.get(p)!);
     }));
     if (this.closed) return;
     partitions.forEach((partition, i) => {
       const offset = offsets[i]!;
       this.states.set(partition, {
         partition, conn: undefined, connecting: false, fetchOffset: offset, position: offset, processed: offset,
-        committed: committed.get(partition) ?? -1, epoch: 0, inFlight: false, buffered: 0, failures: 0, retryTimer: undefined,
+        committed: committed.get(partition) ?? -1, epoch: 0, inFlight: false, buffered: 0, failures: 0, failingSince: 0, retryTimer: undefined,
+        error: undefined,
       });
     });
     this.pendingSeeks.clear();
@@ -366,12 +486,12 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     for (const s of this.states.values()) this.maybeFetch(s);
   }
 
-  private async startOffset(conn: Connection, meta: PartitionMetadata): Promise<number> {
+  private async startOffset(meta: PartitionMetadata): Promise<number> {
     const from = this.from;
     if (from === 'earliest') return meta.earliestOffset;
     if (from === 'latest') return meta.latestOffset;
     if (typeof from === 'number') return from;
-    const response = await conn.request({
+    const response = await this.controlRequest({
       case: 'listOffsets', value: { topic: this.topic, partition: meta.partition, spec: 'TIMESTAMP', timestamp: from.getTime() },
     });
     const body = response.header.body;
@@ -384,7 +504,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
 
   private maybeFetch(s: PartitionState): void {
     if (this.closed || this.failure !== undefined || !this.started) return;
-    if (s.inFlight || s.connecting || s.retryTimer !== undefined || s.buffered >= MAX_BUFFERED_CHUNKS) return;
+    if (s.error !== undefined || s.inFlight || s.connecting || s.retryTimer !== undefined || s.buffered >= MAX_BUFFERED_CHUNKS) return;
     const conn = s.conn;
     if (conn === undefined || !conn.isOpen) {
       this.connectPartition(s);
@@ -402,36 +522,35 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       this.fetchTimeoutMs,
     ).then(
       (response) => this.onFetched(s, epoch, offset, response.payload),
-      (err: unknown) => this.onFetchFailed(s, epoch, err),
+      (err: unknown) => this.onFetchFailed(s, epoch, offset, err),
     );
   }
 
   private onFetched(s: PartitionState, epoch: number, offset: number, payload: Buffer): void {
     s.inFlight = false;
     s.failures = 0;
+    s.failingSince = 0;
     if (this.closed || this.failure !== undefined) return;
     if (epoch === s.epoch && payload.length > 0) {
-      let records: LogRecord[];
-      try {
-        records = decodeBatches(payload, 0, payload.length, offset);
-      } catch (err) {
-        this.fail(err);
+      const fetched = readFetched(payload, offset, this.checkCrcs);
+      // Past the batches before `offset` too, when those were all that came back.
+      s.fetchOffset = fetched.nextOffset;
+      if (fetched.records.length > 0) this.push(s, { records: fetched.records });
+      if (fetched.damage !== undefined) {
+        const { offset: at, reason } = fetched.damage;
+        this.failPartition(s, new CommitLogError(
+          ErrorCode.CORRUPT_BATCH,
+          `${this.topic}/${s.partition}: the fetched batch at offset ${at} is corrupt (${reason.message} of the fetch response)`,
+          { topic: this.topic, partition: s.partition, offset: at, cause: reason },
+        ));
         return;
       }
-      if (records.length > 0) {
-        s.fetchOffset = records[records.length - 1]!.offset + 1;
-        s.buffered++;
-        this.chunks.push({ state: s, epoch, records, index: 0 });
-        this.wake();
-      } else {
-        // Only records below `offset` came back (batches overlap it): move past them.
-        s.fetchOffset = Math.max(offset, nextOffsetAfter(payload));
-      }
+      this.wake();
     }
     this.maybeFetch(s);
   }
 
-  private onFetchFailed(s: PartitionState, epoch: number, err: unknown): void {
+  private onFetchFailed(s: PartitionState, epoch: number, offset: number, err: unknown): void {
     s.inFlight = false;
     if (this.closed || this.failure !== undefined) return;
     if (isRetriable(err)) {
@@ -443,7 +562,68 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       this.maybeFetch(s);
       return;
     }
-    this.fail(err);
+    if (err instanceof CommitLogError && err.code === ErrorCode.OFFSET_OUT_OF_RANGE && this.autoOffsetReset !== 'none') {
+      this.resetOffset(s, epoch, offset, this.autoOffsetReset, err);
+      return;
+    }
+    this.failPartition(s, this.partitionError(s, err));
+  }
+
+  /**
+   * Moves an out-of-range partition to its log start or end (ListOffsets on its own
+   * connection), reports the reset and fetches on. Records buffered before it are
+   * handed out first: the position jumps once they are.
+   */
+  private resetOffset(s: PartitionState, epoch: number, offset: number, policy: 'earliest' | 'latest', outOfRange: CommitLogError): void {
+    const conn = s.conn;
+    if (conn === undefined || !conn.isOpen) {
+      this.maybeFetch(s);
+      return;
+    }
+    s.inFlight = true;
+    const list = (spec: OffsetSpec): Promise<number> =>
+      conn.request({ case: 'listOffsets', value: { topic: this.topic, partition: s.partition, spec, timestamp: 0 } }).then((response) => {
+        const body = response.header.body;
+        return body?.case === 'listOffsets' ? body.value.offset : -1;
+      });
+    Promise.all([list('EARLIEST'), list('LATEST')]).then(
+      ([logStartOffset, logEndOffset]) => {
+        s.inFlight = false;
+        if (this.closed || this.failure !== undefined) return;
+        if (epoch !== s.epoch) {
+          this.maybeFetch(s);
+          return;
+        }
+        const resetTo = policy === 'earliest' ? logStartOffset : logEndOffset;
+        // The broker refused the very offset it names as in range: resetting would loop.
+        if (resetTo < 0 || resetTo === offset) {
+          this.failPartition(s, this.partitionError(s, outOfRange));
+          return;
+        }
+        s.fetchOffset = resetTo;
+        if (s.buffered === 0) this.jump(s, resetTo);
+        else this.push(s, { jumpTo: resetTo });
+        this.reportReset({ topic: this.topic, partition: s.partition, offset, resetTo, policy, logStartOffset, logEndOffset });
+        this.maybeFetch(s);
+      },
+      (err: unknown) => this.onFetchFailed(s, epoch, offset, err),
+    );
+  }
+
+  private reportReset(reset: OffsetReset): void {
+    const { topic, partition, offset, resetTo, policy, logStartOffset, logEndOffset } = reset;
+    this.logger.warn(
+      { ...reset },
+      `reset ${topic}/${partition} from offset ${offset}, out of the log's range [${logStartOffset}, ${logEndOffset}], to ${resetTo} (autoOffsetReset '${policy}')`,
+    );
+    try {
+      this.onOffsetReset?.(reset);
+    } catch (err) {
+      // The application's callback threw: its error surfaces as its own, not as ours.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
   }
 
   private connectPartition(s: PartitionState): void {
@@ -462,24 +642,60 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         s.connecting = false;
         if (this.closed || this.failure !== undefined) return;
         if (isRetriable(err)) this.retryLater(s, err);
-        else this.fail(err);
+        else this.failPartition(s, this.partitionError(s, err));
       },
     );
   }
 
+  /** Reconnects after backoff, unless the partition has failed for reconnectTimeoutMs (or `retries` times) in a row. */
   private retryLater(s: PartitionState, err: unknown): void {
     s.conn?.destroy();
     s.conn = undefined;
-    if (s.failures >= this.retries) {
-      this.fail(err);
+    const now = Date.now();
+    if (s.failures === 0) s.failingSince = now;
+    const elapsed = now - s.failingSince;
+    if (s.failures >= this.retries || elapsed >= this.reconnectTimeoutMs) {
+      const e = err instanceof CommitLogError ? err : this.partitionError(s, err);
+      this.failPartition(s, new CommitLogError(
+        e.code,
+        `${this.topic}/${s.partition}: gave up after ${s.failures + 1} failed attempts in ${elapsed} ms: ${e.message}`,
+        { topic: this.topic, partition: s.partition, offset: s.fetchOffset, errno: e.errno, syscall: e.syscall, cause: err },
+      ));
       return;
     }
-    const delay = backoffMs(s.failures, this.retryBackoffMs);
+    const delay = Math.min(backoffMs(s.failures, this.retry.backoffMs, this.retry.backoffMaxMs), this.reconnectTimeoutMs - elapsed);
     s.failures++;
     s.retryTimer = setTimeout(() => {
       s.retryTimer = undefined;
       this.maybeFetch(s);
     }, delay);
+  }
+
+  /** Queues records or a marker of the partition's current epoch and counts it against the buffer. */
+  private push(s: PartitionState, chunk: { records?: LogRecord[]; error?: CommitLogError; jumpTo?: number }): void {
+    s.buffered++;
+    this.chunks.push({ state: s, epoch: s.epoch, records: chunk.records ?? NO_RECORDS, index: 0, error: chunk.error, jumpTo: chunk.jumpTo });
+  }
+
+  /**
+   * Fails the partition's stream: it fetches nothing more until seek(), and once the
+   * records queued before the failure are handed out, one next() rejects with `err`.
+   */
+  private failPartition(s: PartitionState, err: CommitLogError): void {
+    s.error = err;
+    clearTimeout(s.retryTimer);
+    s.retryTimer = undefined;
+    s.conn?.destroy();
+    s.conn = undefined;
+    this.push(s, { error: err });
+    this.wake();
+  }
+
+  /** `err` as a CommitLogError naming the partition (the broker's codes already do). */
+  private partitionError(s: PartitionState, err: unknown): CommitLogError {
+    if (err instanceof CommitLogError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new CommitLogError(ErrorCode.IO, `${this.topic}/${s.partition}: ${message}`, { topic: this.topic, partition: s.partition, offset: s.fetchOffset, cause: err });
   }
 
   // ---- commits, failure, close ------------------------------------------------------
@@ -495,8 +711,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         .map((s) => ({ s, offset: auto ? s.processed : s.position }))
         .filter(({ s, offset }) => !auto || offset !== s.committed);
       if (moved.length === 0) return;
-      const conn = await this.controlConnection();
-      await conn.request({
+      await this.controlRequest({
         case: 'offsetCommit',
         value: { group, offsets: moved.map(({ s, offset }) => ({ topic: this.topic, partition: s.partition, offset, metadata: '' })) },
       });
@@ -511,21 +726,34 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   /** The connection for metadata, offsets and commits, reconnecting with backoff. */
   private controlConnection(): Promise<Connection> {
     if (this.control !== undefined && this.control.isOpen) return Promise.resolve(this.control);
-    this.controlConnecting ??= (async () => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const conn = await Connection.connect(this.connectionOptions);
-          this.control = conn;
-          return conn;
-        } catch (err) {
-          if (attempt >= this.retries || !isRetriable(err)) throw err;
-          await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, this.retryBackoffMs)));
-        }
-      }
-    })().finally(() => {
-      this.controlConnecting = undefined;
-    });
+    this.controlConnecting ??= this.retrying(() => Connection.connect(this.connectionOptions))
+      .then((conn) => {
+        this.control = conn;
+        return conn;
+      })
+      .finally(() => {
+        this.controlConnecting = undefined;
+      });
     return this.controlConnecting;
+  }
+
+  /** A request on the control connection, sent again after a retriable failure (all of them are idempotent). */
+  private controlRequest(body: RequestBody): Promise<Response> {
+    return this.retrying(async () => (await this.controlConnection()).request(body));
+  }
+
+  /** Runs `attempt` until it succeeds, fails for good, or retrying is over (reconnectTimeoutMs, `retries`, close()). */
+  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    for (let n = 0; ; n++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        const elapsed = Date.now() - started;
+        if (!isRetriable(err) || n >= this.retries || elapsed >= this.reconnectTimeoutMs || this.closed) throw err;
+        await sleep(Math.min(backoffMs(n, this.retry.backoffMs, this.retry.backoffMaxMs), this.reconnectTimeoutMs - elapsed));
+      }
+    }
   }
 
   private stateOf(partition: number): PartitionState {
@@ -537,7 +765,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     return s;
   }
 
-  /** Stops the consumer for good: every waiting and later next() rejects with err. */
+  /** Stops the consumer for good (its start failed): every waiting and later next() rejects with err. */
   private fail(err: unknown): void {
     if (this.failure !== undefined || this.closed) return;
     this.failure = err;
@@ -584,16 +812,4 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private closedError(): CommitLogError {
     return new CommitLogError(ErrorCode.LOG_CLOSED, `consumer of ${this.topic} is closed`, { topic: this.topic });
   }
-}
-
-/** One past the last offset of the batches in payload. */
-function nextOffsetAfter(payload: Buffer): number {
-  let next = 0;
-  for (let p = 0; payload.length - p >= BATCH_HEADER_BYTES;) {
-    const h = readBatchHeader(payload, p);
-    if (h.batchLength <= 0) break;
-    next = h.baseOffset + h.lastOffsetDelta + 1;
-    p += h.size;
-  }
-  return next;
 }
