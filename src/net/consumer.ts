@@ -11,7 +11,9 @@
  * (while the user works through it) and pauses only while two chunks wait, so memory
  * stays near 2 x maxBytes per partition. A fetch response is whole batches, the first
  * of which may start before the offset asked for; its records below that offset are
- * skipped. Keys, values and header values are views of the response's buffer.
+ * skipped. Keys, values and header values are views of the response's buffer. The
+ * fetching itself (connections, checks, resets, reconnects) is consumer-fetcher.ts's;
+ * this module owns the queue of what is handed out, positions, start and commits.
  *
  * Positions and commits (Kafka's poll semantics): a partition's position is the offset
  * after the last record the iterator handed out. `commit()` commits every partition's
@@ -69,29 +71,14 @@ import {
   type RetryPolicy,
 } from './client-types.js';
 import { Connection, type ConnectionOptions, type Response } from './connection.js';
-import { readFetched } from './fetched-batches.js';
+import { Fetcher, type AutoOffsetReset, type Fetched, type OffsetReset, type PartitionState } from './consumer-fetcher.js';
 import { DEFAULT_MAX_FRAME_BYTES } from './frame.js';
-import type { OffsetSpec, PartitionMetadata, RequestBody } from './messages.js';
+import type { PartitionMetadata, RequestBody } from './messages.js';
+
+export type { AutoOffsetReset, OffsetReset } from './consumer-fetcher.js';
 
 /** Where partitions without a committed offset start: an offset, the first record at or after a time, or either end. */
 export type ConsumerStart = 'earliest' | 'latest' | number | Date;
-
-/** What a partition whose position is out of range does (Kafka's auto.offset.reset). */
-export type AutoOffsetReset = 'earliest' | 'latest' | 'none';
-
-/** A partition's position moved because it was out of range; see autoOffsetReset. */
-export interface OffsetReset {
-  topic: string;
-  partition: number;
-  /** The position the broker answered ERR_OFFSET_OUT_OF_RANGE for. */
-  offset: number;
-  /** Where the partition continues. */
-  resetTo: number;
-  policy: 'earliest' | 'latest';
-  /** The partition's log start and end offsets when it was reset. */
-  logStartOffset: number;
-  logEndOffset: number;
-}
 
 export interface ConsumerOptions extends ClientOptions, RetryOptions {
   topic: string;
@@ -130,30 +117,6 @@ export interface ConsumerOptions extends ClientOptions, RetryOptions {
   retries?: number;
 }
 
-interface PartitionState {
-  partition: number;
-  conn: Connection | undefined;
-  connecting: boolean;
-  /** Next offset to fetch. */
-  fetchOffset: number;
-  /** Next offset to hand out (after the last record yielded). */
-  position: number;
-  /** Position as of the user's latest next()/return(): what auto-commit commits. */
-  processed: number;
-  /** Last offset committed by this consumer; -1 none. */
-  committed: number;
-  /** Bumped by seek(): responses and chunks of an older epoch are dropped. */
-  epoch: number;
-  inFlight: boolean;
-  /** Chunks of the current epoch in the queue. */
-  buffered: number;
-  /** Consecutive retriable failures, and Date.now() at the first of them (0: none). */
-  failures: number;
-  failingSince: number;
-  retryTimer: NodeJS.Timeout | undefined;
-  /** The partition's stream failed with this: nothing is fetched until seek(). */
-  error: CommitLogError | undefined;
-}
 
 /**
  * Fetched records waiting to be handed out, in the order they arrived; or a marker
@@ -192,17 +155,10 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private readonly wantedPartitions: number[] | undefined;
   private readonly from: ConsumerStart;
   private readonly autoCommitIntervalMs: number;
-  private readonly maxBytes: number;
-  private readonly maxWaitMs: number;
-  private readonly minBytes: number;
   private readonly retries: number;
   private readonly retry: RetryPolicy;
   private readonly reconnectTimeoutMs: number;
-  private readonly fetchTimeoutMs: number;
-  private readonly checkCrcs: boolean;
-  private readonly autoOffsetReset: AutoOffsetReset;
-  private readonly onOffsetReset: ((reset: OffsetReset) => void) | undefined;
-  private readonly logger: Logger;
+  private readonly fetcher: Fetcher;
 
   private readonly states = new Map<number, PartitionState>();
   private readonly pendingSeeks = new Map<number, number>();
@@ -244,24 +200,19 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     this.autoCommitIntervalMs = intOption('autoCommitIntervalMs', options.autoCommitIntervalMs, 0);
     if (this.autoCommitIntervalMs > 0 && this.group === undefined) throw invalidArgument('autoCommitIntervalMs needs a group');
     const maxFrameBytes = intOption('maxFrameBytes', options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 64 * 1024, 0xffffffff);
-    this.maxBytes = intOption('maxBytes', options.maxBytes, 1024 * 1024, 1, Math.min(maxFrameBytes - FRAME_HEADROOM_BYTES, 0xffffffff));
-    this.maxWaitMs = intOption('maxWaitMs', options.maxWaitMs, 500, 0, 0xffffffff);
-    this.minBytes = intOption('minBytes', options.minBytes, 1, 0, 0xffffffff);
+    const maxBytes = intOption('maxBytes', options.maxBytes, 1024 * 1024, 1, Math.min(maxFrameBytes - FRAME_HEADROOM_BYTES, 0xffffffff));
+    const maxWaitMs = intOption('maxWaitMs', options.maxWaitMs, 500, 0, 0xffffffff);
+    const minBytes = intOption('minBytes', options.minBytes, 1, 0, 0xffffffff);
     this.retries = intOption('retries', options.retries, Number.MAX_SAFE_INTEGER);
     this.retry = retryPolicy(options);
     this.reconnectTimeoutMs = intOption('reconnectTimeoutMs', options.reconnectTimeoutMs, 120_000, 0);
     if (options.checkCrcs !== undefined && typeof options.checkCrcs !== 'boolean') throw invalidArgument(`checkCrcs must be a boolean, got ${String(options.checkCrcs)}`);
-    this.checkCrcs = options.checkCrcs ?? true;
-    const reset = options.autoOffsetReset ?? 'earliest';
-    if (reset !== 'earliest' && reset !== 'latest' && reset !== 'none') {
-      throw invalidArgument(`autoOffsetReset must be 'earliest', 'latest' or 'none', got ${String(reset)}`);
+    const autoOffsetReset: AutoOffsetReset = options.autoOffsetReset ?? 'earliest';
+    if (autoOffsetReset !== 'earliest' && autoOffsetReset !== 'latest' && autoOffsetReset !== 'none') {
+      throw invalidArgument(`autoOffsetReset must be 'earliest', 'latest' or 'none', got ${String(autoOffsetReset)}`);
     }
-    this.autoOffsetReset = reset;
     if (options.onOffsetReset !== undefined && typeof options.onOffsetReset !== 'function') throw invalidArgument('onOffsetReset must be a function');
-    this.onOffsetReset = options.onOffsetReset;
-    this.logger = options.logger ?? stderrLogger;
     const requestTimeoutMs = intOption('requestTimeoutMs', options.requestTimeoutMs, 30_000, 1);
-    this.fetchTimeoutMs = requestTimeoutMs + this.maxWaitMs;
     this.connectionOptions = {
       host,
       port,
@@ -270,6 +221,33 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       requestTimeoutMs,
       maxFrameBytes,
     };
+    // The fetcher's view of this consumer: a getter cannot close over `this` otherwise.
+    const consumer = this;
+    this.fetcher = new Fetcher(
+      {
+        topic: this.topic,
+        connectionOptions: this.connectionOptions,
+        maxBytes,
+        maxWaitMs,
+        minBytes,
+        fetchTimeoutMs: requestTimeoutMs + maxWaitMs,
+        maxBufferedChunks: MAX_BUFFERED_CHUNKS,
+        checkCrcs: options.checkCrcs ?? true,
+        autoOffsetReset,
+        onOffsetReset: options.onOffsetReset,
+        logger: options.logger ?? stderrLogger,
+        retries: this.retries,
+        retry: this.retry,
+        reconnectTimeoutMs: this.reconnectTimeoutMs,
+      },
+      {
+        get running() {
+          return consumer.started && !consumer.closed && consumer.failure === undefined;
+        },
+        enqueue: (s, item) => this.enqueue(s, item),
+        jump: (s, offset) => this.jump(s, offset),
+      },
+    );
   }
 
   /**
@@ -298,7 +276,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
 
   /**
    * Moves `partition` to `offset`: records already fetched for it are dropped and the
-   * next one handed out for it is `offset`'s. Before connect(), overrides the start.
+   * next one handed out for it is `offset`'s. A partition whose stream failed resumes.
+   * Before connect(), overrides the start.
    */
   seek(partition: number, offset: number): void {
     if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument(`offset must be a non-negative integer, got ${String(offset)}`);
@@ -315,7 +294,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     s.failures = 0;
     s.failingSince = 0;
     if (this.lastYielded === s) this.lastYielded = undefined;
-    if (s.retryTimer === undefined) this.maybeFetch(s);
+    if (s.retryTimer === undefined) this.fetcher.fetch(s);
   }
 
   /** Commits every partition's position (the offset after the last record handed out) for the group. */
@@ -396,6 +375,13 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     if (this.lastYielded !== s) s.processed = offset;
   }
 
+  /** Queues fetched records or a marker for the partition's current epoch, then serves waiting next() calls. */
+  private enqueue(s: PartitionState, item: Fetched): void {
+    s.buffered++;
+    this.chunks.push({ state: s, epoch: s.epoch, records: item.records ?? NO_RECORDS, index: 0, error: item.error, jumpTo: item.jumpTo });
+    this.wake();
+  }
+
   /** The error of the lowest-numbered partition when every partition has failed. */
   private everyPartitionFailed(): CommitLogError | undefined {
     if (!this.started || this.states.size === 0) return undefined;
@@ -418,7 +404,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     const s = chunk.state;
     if (chunk.epoch === s.epoch) {
       s.buffered--;
-      this.maybeFetch(s);
+      this.fetcher.fetch(s);
     }
   }
 
@@ -483,7 +469,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       }, this.autoCommitIntervalMs);
       this.autoCommitTimer.unref();
     }
-    for (const s of this.states.values()) this.maybeFetch(s);
+    for (const s of this.states.values()) this.fetcher.fetch(s);
   }
 
   private async startOffset(meta: PartitionMetadata): Promise<number> {
@@ -500,205 +486,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     return offset >= 0 ? offset : meta.latestOffset;
   }
 
-  // ---- fetching -------------------------------------------------------------------
-
-  private maybeFetch(s: PartitionState): void {
-    if (this.closed || this.failure !== undefined || !this.started) return;
-    if (s.error !== undefined || s.inFlight || s.connecting || s.retryTimer !== undefined || s.buffered >= MAX_BUFFERED_CHUNKS) return;
-    const conn = s.conn;
-    if (conn === undefined || !conn.isOpen) {
-      this.connectPartition(s);
-      return;
-    }
-    s.inFlight = true;
-    const epoch = s.epoch;
-    const offset = s.fetchOffset;
-    conn.request(
-      {
-        case: 'fetch',
-        value: { topic: this.topic, partition: s.partition, offset, maxBytes: this.maxBytes, maxWaitMs: this.maxWaitMs, minBytes: this.minBytes },
-      },
-      undefined,
-      this.fetchTimeoutMs,
-    ).then(
-      (response) => this.onFetched(s, epoch, offset, response.payload),
-      (err: unknown) => this.onFetchFailed(s, epoch, offset, err),
-    );
-  }
-
-  private onFetched(s: PartitionState, epoch: number, offset: number, payload: Buffer): void {
-    s.inFlight = false;
-    s.failures = 0;
-    s.failingSince = 0;
-    if (this.closed || this.failure !== undefined) return;
-    if (epoch === s.epoch && payload.length > 0) {
-      const fetched = readFetched(payload, offset, this.checkCrcs);
-      // Past the batches before `offset` too, when those were all that came back.
-      s.fetchOffset = fetched.nextOffset;
-      if (fetched.records.length > 0) this.push(s, { records: fetched.records });
-      if (fetched.damage !== undefined) {
-        const { offset: at, reason } = fetched.damage;
-        this.failPartition(s, new CommitLogError(
-          ErrorCode.CORRUPT_BATCH,
-          `${this.topic}/${s.partition}: the fetched batch at offset ${at} is corrupt (${reason.message} of the fetch response)`,
-          { topic: this.topic, partition: s.partition, offset: at, cause: reason },
-        ));
-        return;
-      }
-      this.wake();
-    }
-    this.maybeFetch(s);
-  }
-
-  private onFetchFailed(s: PartitionState, epoch: number, offset: number, err: unknown): void {
-    s.inFlight = false;
-    if (this.closed || this.failure !== undefined) return;
-    if (isRetriable(err)) {
-      this.retryLater(s, err);
-      return;
-    }
-    // An answer about an offset seek() has since moved away from.
-    if (epoch !== s.epoch) {
-      this.maybeFetch(s);
-      return;
-    }
-    if (err instanceof CommitLogError && err.code === ErrorCode.OFFSET_OUT_OF_RANGE && this.autoOffsetReset !== 'none') {
-      this.resetOffset(s, epoch, offset, this.autoOffsetReset, err);
-      return;
-    }
-    this.failPartition(s, this.partitionError(s, err));
-  }
-
-  /**
-   * Moves an out-of-range partition to its log start or end (ListOffsets on its own
-   * connection), reports the reset and fetches on. Records buffered before it are
-   * handed out first: the position jumps once they are.
-   */
-  private resetOffset(s: PartitionState, epoch: number, offset: number, policy: 'earliest' | 'latest', outOfRange: CommitLogError): void {
-    const conn = s.conn;
-    if (conn === undefined || !conn.isOpen) {
-      this.maybeFetch(s);
-      return;
-    }
-    s.inFlight = true;
-    const list = (spec: OffsetSpec): Promise<number> =>
-      conn.request({ case: 'listOffsets', value: { topic: this.topic, partition: s.partition, spec, timestamp: 0 } }).then((response) => {
-        const body = response.header.body;
-        return body?.case === 'listOffsets' ? body.value.offset : -1;
-      });
-    Promise.all([list('EARLIEST'), list('LATEST')]).then(
-      ([logStartOffset, logEndOffset]) => {
-        s.inFlight = false;
-        if (this.closed || this.failure !== undefined) return;
-        if (epoch !== s.epoch) {
-          this.maybeFetch(s);
-          return;
-        }
-        const resetTo = policy === 'earliest' ? logStartOffset : logEndOffset;
-        // The broker refused the very offset it names as in range: resetting would loop.
-        if (resetTo < 0 || resetTo === offset) {
-          this.failPartition(s, this.partitionError(s, outOfRange));
-          return;
-        }
-        s.fetchOffset = resetTo;
-        if (s.buffered === 0) this.jump(s, resetTo);
-        else this.push(s, { jumpTo: resetTo });
-        this.reportReset({ topic: this.topic, partition: s.partition, offset, resetTo, policy, logStartOffset, logEndOffset });
-        this.maybeFetch(s);
-      },
-      (err: unknown) => this.onFetchFailed(s, epoch, offset, err),
-    );
-  }
-
-  private reportReset(reset: OffsetReset): void {
-    const { topic, partition, offset, resetTo, policy, logStartOffset, logEndOffset } = reset;
-    this.logger.warn(
-      { ...reset },
-      `reset ${topic}/${partition} from offset ${offset}, out of the log's range [${logStartOffset}, ${logEndOffset}], to ${resetTo} (autoOffsetReset '${policy}')`,
-    );
-    try {
-      this.onOffsetReset?.(reset);
-    } catch (err) {
-      // The application's callback threw: its error surfaces as its own, not as ours.
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
-  }
-
-  private connectPartition(s: PartitionState): void {
-    s.connecting = true;
-    Connection.connect(this.connectionOptions).then(
-      (conn) => {
-        s.connecting = false;
-        if (this.closed) {
-          conn.destroy();
-          return;
-        }
-        s.conn = conn;
-        this.maybeFetch(s);
-      },
-      (err: unknown) => {
-        s.connecting = false;
-        if (this.closed || this.failure !== undefined) return;
-        if (isRetriable(err)) this.retryLater(s, err);
-        else this.failPartition(s, this.partitionError(s, err));
-      },
-    );
-  }
-
-  /** Reconnects after backoff, unless the partition has failed for reconnectTimeoutMs (or `retries` times) in a row. */
-  private retryLater(s: PartitionState, err: unknown): void {
-    s.conn?.destroy();
-    s.conn = undefined;
-    const now = Date.now();
-    if (s.failures === 0) s.failingSince = now;
-    const elapsed = now - s.failingSince;
-    if (s.failures >= this.retries || elapsed >= this.reconnectTimeoutMs) {
-      const e = err instanceof CommitLogError ? err : this.partitionError(s, err);
-      this.failPartition(s, new CommitLogError(
-        e.code,
-        `${this.topic}/${s.partition}: gave up after ${s.failures + 1} failed attempts in ${elapsed} ms: ${e.message}`,
-        { topic: this.topic, partition: s.partition, offset: s.fetchOffset, errno: e.errno, syscall: e.syscall, cause: err },
-      ));
-      return;
-    }
-    const delay = Math.min(backoffMs(s.failures, this.retry.backoffMs, this.retry.backoffMaxMs), this.reconnectTimeoutMs - elapsed);
-    s.failures++;
-    s.retryTimer = setTimeout(() => {
-      s.retryTimer = undefined;
-      this.maybeFetch(s);
-    }, delay);
-  }
-
-  /** Queues records or a marker of the partition's current epoch and counts it against the buffer. */
-  private push(s: PartitionState, chunk: { records?: LogRecord[]; error?: CommitLogError; jumpTo?: number }): void {
-    s.buffered++;
-    this.chunks.push({ state: s, epoch: s.epoch, records: chunk.records ?? NO_RECORDS, index: 0, error: chunk.error, jumpTo: chunk.jumpTo });
-  }
-
-  /**
-   * Fails the partition's stream: it fetches nothing more until seek(), and once the
-   * records queued before the failure are handed out, one next() rejects with `err`.
-   */
-  private failPartition(s: PartitionState, err: CommitLogError): void {
-    s.error = err;
-    clearTimeout(s.retryTimer);
-    s.retryTimer = undefined;
-    s.conn?.destroy();
-    s.conn = undefined;
-    this.push(s, { error: err });
-    this.wake();
-  }
-
-  /** `err` as a CommitLogError naming the partition (the broker's codes already do). */
-  private partitionError(s: PartitionState, err: unknown): CommitLogError {
-    if (err instanceof CommitLogError) return err;
-    const message = err instanceof Error ? err.message : String(err);
-    return new CommitLogError(ErrorCode.IO, `${this.topic}/${s.partition}: ${message}`, { topic: this.topic, partition: s.partition, offset: s.fetchOffset, cause: err });
-  }
-
-  // ---- commits, failure, close ------------------------------------------------------
+  // ---- commits, failure, close
 
   /**
    * commit(): every partition's handed-out position. Auto-commit: the processed
@@ -778,12 +566,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private stopFetching(): void {
     clearInterval(this.autoCommitTimer);
     this.autoCommitTimer = undefined;
-    for (const s of this.states.values()) {
-      clearTimeout(s.retryTimer);
-      s.retryTimer = undefined;
-      s.conn?.destroy();
-      s.conn = undefined;
-    }
+    for (const s of this.states.values()) this.fetcher.stop(s);
   }
 
   private async shutdown(): Promise<void> {
