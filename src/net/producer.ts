@@ -11,8 +11,9 @@
  * sent while the socket's write queue is above its high-water mark. Until then it
  * keeps taking records, so batches grow when the broker is the bottleneck (Kafka's
  * accumulator does the same). Each batch's response resolves its records' promises
- * with their offsets (base offset + index in the batch). A draft and the promises of
- * its records live in producer-batch.ts, the partitioners in partitioner.ts.
+ * with their offsets (base offset + index in the batch). The drafts are the
+ * accumulator's (producer-accumulator.ts), a draft and the promises of its records
+ * producer-batch.ts's, the partitioners partitioner.ts's; this module sends.
  *
  * Partition counts come from a Metadata request per topic, cached for the producer's
  * life; a batch refused with ERR_UNKNOWN_TOPIC/PARTITION drops the entry, so the next
@@ -42,7 +43,6 @@
  * promise settles.
  */
 import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
-import { encodeBatch } from '../log/batch.js';
 import type { ProducerRecord } from '../log/record.js';
 import {
   backoffMs,
@@ -56,23 +56,12 @@ import {
   type RetryOptions,
   type RetryPolicy,
 } from './client-types.js';
-import { Connection } from './connection.js';
+import { Connection, type ConnectionOptions } from './connection.js';
 import { DEFAULT_MAX_FRAME_BYTES } from './frame.js';
 import type { Acks as WireAcks } from './messages.js';
 import { choosePartition, partitionerOption, type Partitioner } from './partitioner.js';
-import {
-  capture,
-  captured,
-  Delivery,
-  Draft,
-  estimateRecord,
-  NO_RECORDS,
-  rejectOwner,
-  rejectRecords,
-  resolveRecords,
-  type Owner,
-  type Resolve,
-} from './producer-batch.js';
+import { Accumulator } from './producer-accumulator.js';
+import { capture, captured, Delivery, estimateRecord, rejectOwner, resolveRecords, type Draft, type Owner, type Resolve } from './producer-batch.js';
 
 export type { Partitioner, PartitionerFn } from './partitioner.js';
 
@@ -107,8 +96,6 @@ interface TopicState {
   /** Partition count from metadata; -1 until known. */
   partitions: number;
   roundRobin: number;
-  /** The open draft of each partition. */
-  open: (Draft | undefined)[];
 }
 
 interface WaitingSend {
@@ -127,7 +114,7 @@ const WIRE_ACKS: Record<Acks, WireAcks> = { none: 'NONE', written: 'WRITTEN', fl
 export class Producer {
   private readonly host: string;
   private readonly port: number;
-  private readonly clientOptions: ClientOptions;
+  private readonly connectionOptions: ConnectionOptions;
   private readonly acks: Acks;
   private readonly lingerMs: number;
   private readonly batchBytes: number;
@@ -135,18 +122,14 @@ export class Producer {
   private readonly retries: number;
   private readonly retry: RetryPolicy;
   private readonly deliveryTimeoutMs: number;
-  private readonly maxBatchBytes: number;
   private readonly partitioner: Partitioner;
+  private readonly acc: Accumulator;
 
   private readonly topics = new Map<string, TopicState>();
   private readonly metadataRequests = new Map<string, Promise<number>>();
   private readonly waiting = new Map<string, WaitingSend[]>();
-  /** Drafts not dispatched yet, open or full, in creation (seq) order. */
-  private drafts: Draft[] = [];
   /** Dispatched drafts that failed retriably, in seq order; they go before any draft. */
   private retryQueue: Draft[] = [];
-  private readonly unsettled = new Set<Draft>();
-  private nextSeq = 0;
   private inFlight = 0;
   private lingerTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   /** Fires at the earliest delivery deadline of what is unsettled. */
@@ -171,19 +154,24 @@ export class Producer {
     this.acks = acks;
     this.lingerMs = intOption('lingerMs', options.lingerMs, 5);
     const maxFrameBytes = intOption('maxFrameBytes', options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 64 * 1024, 0xffffffff);
-    this.maxBatchBytes = maxFrameBytes - FRAME_HEADROOM_BYTES;
-    this.batchBytes = intOption('batchBytes', options.batchBytes, 1024 * 1024, 1, this.maxBatchBytes);
+    const maxBatchBytes = maxFrameBytes - FRAME_HEADROOM_BYTES;
+    this.batchBytes = intOption('batchBytes', options.batchBytes, 1024 * 1024, 1, maxBatchBytes);
+    this.acc = new Accumulator(this.batchBytes, maxBatchBytes, () => {
+      if (this.waiting.size === 0) this.disarmExpiry();
+    });
     this.maxInFlight = intOption('maxInFlight', options.maxInFlight, 5, 1);
     this.retries = intOption('retries', options.retries, Number.MAX_SAFE_INTEGER);
     this.retry = retryPolicy(options);
     this.deliveryTimeoutMs = intOption('deliveryTimeoutMs', options.deliveryTimeoutMs, 120_000, 1);
     this.partitioner = partitionerOption(options.partitioner);
-    this.clientOptions = {
-      broker: { host, port },
+    this.connectionOptions = {
+      host,
+      port,
       clientId: options.clientId,
       connectTimeoutMs: options.connectTimeoutMs,
       requestTimeoutMs: options.requestTimeoutMs,
       maxFrameBytes,
+      writeHighWaterMarkBytes: Math.max(2 * this.batchBytes, 64 * 1024),
     };
   }
 
@@ -214,7 +202,7 @@ export class Producer {
     delivery.reject = captured.reject;
     const state = this.topicState(topic);
     if (explicit !== undefined) {
-      for (let i = 0; i < input.length; i++) this.append(state, topic, explicit, input[i], estimates[i], delivery, i);
+      for (let i = 0; i < input.length; i++) this.append(topic, explicit, input[i], estimates[i], delivery, i);
     } else if (state.partitions > 0) {
       this.route(state, topic, input, estimates, delivery);
     } else {
@@ -227,10 +215,10 @@ export class Producer {
   async flush(): Promise<void> {
     // Sends waiting for a partition count join their drafts when it arrives.
     while (this.metadataRequests.size > 0) await Promise.allSettled([...this.metadataRequests.values()]);
-    for (const draft of this.drafts) this.closeDraft(draft);
-    const pending = [...this.unsettled];
+    this.acc.closeAll();
+    const settled = this.acc.settledAll();
     this.pump();
-    await Promise.all(pending.map((d) => (d.settledPromise ??= new Promise<void>((resolve) => (d.onSettled = resolve)))));
+    await settled;
   }
 
   /**
@@ -241,8 +229,7 @@ export class Producer {
     this.closing ??= (async () => {
       await this.flush();
       this.clearLinger();
-      clearTimeout(this.expiryTimer);
-      this.expiryTimer = undefined;
+      this.disarmExpiry();
       await this.connecting?.catch(() => undefined);
       const conn = this.conn;
       this.conn = undefined;
@@ -273,7 +260,7 @@ export class Producer {
       return Promise.reject(err);
     }
     const promise = new Promise<RecordMetadata>(capture);
-    this.append(state, topic, partition, record, bytes, captured.resolve, 0);
+    this.append(topic, partition, record, bytes, captured.resolve, 0);
     return promise;
   }
 
@@ -291,7 +278,7 @@ export class Producer {
   private topicState(topic: string): TopicState {
     let state = this.topics.get(topic);
     if (state === undefined) {
-      state = { partitions: -1, roundRobin: 0, open: [] };
+      state = { partitions: -1, roundRobin: 0 };
       this.topics.set(topic, state);
     }
     return state;
@@ -306,7 +293,7 @@ export class Producer {
         rejectOwner(owner, err);
         return;
       }
-      this.append(state, topic, partition, records[i], estimates[i], owner, owner instanceof Delivery ? i : 0);
+      this.append(topic, partition, records[i], estimates[i], owner, owner instanceof Delivery ? i : 0);
     }
   }
 
@@ -314,29 +301,14 @@ export class Producer {
     return choosePartition(this.partitioner, state, topic, state.partitions, record);
   }
 
-  private append(state: TopicState, topic: string, partition: number, record: ProducerRecord, bytes: number, owner: Owner, slot: number): void {
-    let draft = state.open[partition];
-    if (draft !== undefined && draft.bytes + bytes > this.batchBytes) {
-      this.closeDraft(draft);
-      draft = undefined;
-    }
-    if (draft === undefined) {
-      draft = new Draft(this.nextSeq++, topic, partition, Date.now());
-      state.open[partition] = draft;
-      this.drafts.push(draft);
-      this.unsettled.add(draft);
+  private append(topic: string, partition: number, record: ProducerRecord, bytes: number, owner: Owner, slot: number): void {
+    const { created, full } = this.acc.append(topic, partition, record, bytes, owner, slot);
+    if (created) {
       this.armLinger();
       // Later drafts expire later: an armed timer already fires early enough.
       if (this.expiryTimer === undefined) this.armExpiry();
     }
-    draft.records.push(record);
-    draft.owners.push(owner);
-    draft.slots.push(slot);
-    draft.bytes += bytes;
-    if (draft.bytes >= this.batchBytes) {
-      this.closeDraft(draft);
-      this.pump();
-    }
+    if (full) this.pump();
   }
 
   /** Arms the timer that sends the oldest open draft once its linger has passed. */
@@ -349,7 +321,7 @@ export class Producer {
       });
       return;
     }
-    const oldest = this.drafts.find((d) => !d.full);
+    const oldest = this.acc.oldestOpen();
     if (oldest === undefined) return;
     this.lingerTimer = setTimeout(() => {
       this.lingerTimer = undefined;
@@ -374,7 +346,7 @@ export class Producer {
    */
   private pump(): void {
     if (this.pumpBlocked) return;
-    if (this.retryQueue.length === 0 && this.drafts.length === 0) return;
+    if (this.retryQueue.length === 0 && this.acc.drafts.length === 0) return;
     // A resend waits for every answer still due, so nothing sent after it overtakes it.
     if (this.retryQueue.length > 0 && this.inFlight > 0) return;
     const wait = this.pausedUntil - Date.now();
@@ -395,12 +367,12 @@ export class Producer {
         this.block(conn.drained());
         return;
       }
-      const draft = this.retryQueue.length > 0 ? this.retryQueue.shift()! : this.takeSendable(now);
+      const draft = this.retryQueue.length > 0 ? this.retryQueue.shift()! : this.acc.takeSendable(now, this.lingerMs);
       if (draft === undefined) break;
-      if (draft.buf === undefined && !this.encode(draft)) continue;
+      if (draft.buf === undefined && !this.acc.encode(draft)) continue;
       this.dispatch(conn, draft);
     }
-    if (this.inFlight < this.maxInFlight && this.drafts.length > 0) this.armLinger();
+    if (this.inFlight < this.maxInFlight && this.acc.drafts.length > 0) this.armLinger();
   }
 
   /** Pumps again once `until` settles; `onError` handles its rejection (default: pump anyway). */
@@ -418,71 +390,6 @@ export class Producer {
         this.pump();
       },
     );
-  }
-
-  /** Removes and returns the first draft that is full or past its linger. */
-  private takeSendable(now: number): Draft | undefined {
-    const drafts = this.drafts;
-    for (let i = 0; i < drafts.length; i++) {
-      const draft = drafts[i]!;
-      if (!draft.full && now - draft.createdAt < this.lingerMs) continue;
-      if (i === 0) drafts.shift();
-      else drafts.splice(i, 1);
-      this.closeDraft(draft);
-      return draft;
-    }
-    return undefined;
-  }
-
-  /** The draft takes no more records: later ones for its partition start a new one. */
-  private closeDraft(draft: Draft): void {
-    draft.full = true;
-    const state = this.topics.get(draft.topic);
-    if (state !== undefined && state.open[draft.partition] === draft) state.open[draft.partition] = undefined;
-  }
-
-  /**
-   * Encodes the draft's records into draft.buf; false when it cannot go as it is:
-   * split in two (an estimate fell short of a frame's limit; both halves are put at
-   * the head of the queue) or failed (its records rejected).
-   */
-  private encode(draft: Draft): boolean {
-    try {
-      draft.buf = encodeBatch(draft.records);
-    } catch (err) {
-      this.rejectDraft(draft, err);
-      return false;
-    }
-    if (draft.buf.length <= this.maxBatchBytes) {
-      // The bytes are all a resend needs; the record objects can go now.
-      draft.records = NO_RECORDS;
-      return true;
-    }
-    const size = draft.buf.length;
-    draft.buf = undefined;
-    if (draft.records.length === 1) {
-      this.rejectDraft(draft, new CommitLogError(ErrorCode.RECORD_TOO_LARGE, `a record of ${size} bytes (as a batch) exceeds the ${this.maxBatchBytes} bytes a produce frame can carry`, { topic: draft.topic, partition: draft.partition }));
-      return false;
-    }
-    const half = draft.records.length >>> 1;
-    const halves = [0, half].map((from, i) => {
-      const to = i === 0 ? half : draft.records.length;
-      const part = new Draft(draft.seq, draft.topic, draft.partition, draft.createdAt);
-      part.records = draft.records.slice(from, to);
-      part.owners = draft.owners.slice(from, to);
-      part.slots = draft.slots.slice(from, to);
-      part.full = true;
-      this.unsettled.add(part);
-      return part;
-    });
-    this.drafts.unshift(...halves);
-    // The halves settle on their own; whoever waits on the original waits on them.
-    this.unsettled.delete(draft);
-    if (draft.onSettled !== undefined) {
-      const done = draft.onSettled;
-      void Promise.all(halves.map((h) => (h.settledPromise ??= new Promise<void>((resolve) => (h.onSettled = resolve))))).then(done);
-    }
-    return false;
   }
 
   private dispatch(conn: Connection, draft: Draft): void {
@@ -516,7 +423,7 @@ export class Producer {
     draft.inFlight = false;
     if (!draft.expired) {
       resolveRecords(draft, baseOffset);
-      this.settle(draft);
+      this.acc.settle(draft);
     }
     this.pump();
   }
@@ -531,7 +438,7 @@ export class Producer {
     if (isRetriable(err)) this.lastError = err;
     if (isRetriable(err) && draft.attempts < this.retries) {
       if (Date.now() >= draft.createdAt + this.deliveryTimeoutMs) {
-        this.rejectDraft(draft, this.timeoutError(draft.topic, draft.partition, draft.owners.length));
+        this.acc.reject(draft, this.timeoutError(draft.topic, draft.partition, draft.owners.length));
         this.pump();
         return;
       }
@@ -548,37 +455,26 @@ export class Producer {
       const state = this.topics.get(draft.topic);
       if (state !== undefined) state.partitions = -1;
     }
-    this.rejectDraft(draft, err);
+    this.acc.reject(draft, err);
     this.pump();
-  }
-
-  private rejectDraft(draft: Draft, err: unknown): void {
-    rejectRecords(draft, err);
-    this.settle(draft);
-  }
-
-  private settle(draft: Draft): void {
-    this.unsettled.delete(draft);
-    draft.onSettled?.();
-    if (this.unsettled.size === 0 && this.waiting.size === 0 && this.expiryTimer !== undefined) {
-      clearTimeout(this.expiryTimer);
-      this.expiryTimer = undefined;
-    }
   }
 
   // ---- delivery timeout ---------------------------------------------------------------
 
   /** Arms the timer for the earliest delivery deadline among unsettled drafts and parked sends. */
   private armExpiry(): void {
-    clearTimeout(this.expiryTimer);
-    this.expiryTimer = undefined;
-    let earliest = Infinity;
-    for (const d of this.unsettled) earliest = Math.min(earliest, d.createdAt);
+    this.disarmExpiry();
+    let earliest = this.acc.oldestCreatedAt();
     for (const list of this.waiting.values()) for (const w of list) earliest = Math.min(earliest, w.sentAt);
     if (earliest === Infinity) return;
     this.expiryTimer = setTimeout(() => this.expire(), Math.max(0, earliest + this.deliveryTimeoutMs - Date.now()));
     // Only pending work keeps the process alive (a socket, a backoff), never this timer.
     this.expiryTimer.unref();
+  }
+
+  private disarmExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
   }
 
   /**
@@ -589,16 +485,7 @@ export class Producer {
   private expire(): void {
     this.expiryTimer = undefined;
     const cutoff = Date.now() - this.deliveryTimeoutMs;
-    let expired = false;
-    for (const draft of this.unsettled) {
-      if (draft.createdAt > cutoff) continue;
-      draft.expired = true;
-      expired = true;
-      this.closeDraft(draft);
-      this.rejectDraft(draft, this.timeoutError(draft.topic, draft.partition, draft.owners.length));
-    }
-    if (expired) {
-      this.drafts = this.drafts.filter((d) => !d.expired);
+    if (this.acc.expire(cutoff, (d) => this.timeoutError(d.topic, d.partition, d.owners.length))) {
       this.retryQueue = this.retryQueue.filter((d) => !d.expired);
     }
     for (const [topic, list] of this.waiting) {
@@ -622,11 +509,9 @@ export class Producer {
 
   /** The connection could not be (re)established: every batch not yet sent fails. */
   private failUndispatched(err: unknown): void {
-    const drafts = [...this.retryQueue, ...this.drafts];
+    const drafts = [...this.retryQueue, ...this.acc.takeAll()];
     this.retryQueue = [];
-    this.drafts = [];
-    for (const state of this.topics.values()) state.open = [];
-    for (const draft of drafts) this.rejectDraft(draft, err);
+    for (const draft of drafts) this.acc.reject(draft, err);
   }
 
   // ---- connection and metadata ------------------------------------------------------
@@ -647,15 +532,7 @@ export class Producer {
   private async connectWithRetries(): Promise<Connection | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const conn = await Connection.connect({
-          host: this.host,
-          port: this.port,
-          clientId: this.clientOptions.clientId,
-          connectTimeoutMs: this.clientOptions.connectTimeoutMs,
-          requestTimeoutMs: this.clientOptions.requestTimeoutMs,
-          maxFrameBytes: this.clientOptions.maxFrameBytes,
-          writeHighWaterMarkBytes: Math.max(2 * this.batchBytes, 64 * 1024),
-        });
+        const conn = await Connection.connect(this.connectionOptions);
         this.conn = conn;
         conn.onClose(() => {
           if (this.conn === conn) this.conn = undefined;
@@ -672,7 +549,7 @@ export class Producer {
   }
 
   private wantsConnection(): boolean {
-    return this.drafts.length > 0 || this.retryQueue.length > 0 || this.waiting.size > 0;
+    return this.acc.drafts.length > 0 || this.retryQueue.length > 0 || this.waiting.size > 0;
   }
 
   /** Parks a send until the topic's partition count is known (one Metadata request at a time per topic). */
