@@ -6,6 +6,7 @@ void InitMapping(Napi::Env env, Napi::Object exports);
 void InitFile(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
 void InitSendfile(Napi::Env env, Napi::Object exports);
+void InitResidency(Napi::Env env, Napi::Object exports);
 }  // namespace commitlog
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -13,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   commitlog::InitFile(env, exports);
   commitlog::InitBatch(env, exports);
   commitlog::InitSendfile(env, exports);
+  commitlog::InitResidency(env, exports);
   return exports;
 }
 

@@ -352,3 +352,79 @@ function cancelled(): Error {
 export function sendfileStats(): SendfileStats {
   return addon.sendfileStats();
 }
+
+// ---- page-cache residency (native/residency.cc) -------------------------------------
+
+interface ResidencyAddon {
+  residentPages(mapping: ArrayBuffer, offset: number, length: number): number;
+  firstNonResident(mapping: ArrayBuffer, offset: number, length: number): number;
+  prefetch(fd: number, position: number, length: number): Promise<number>;
+  dropPageCache(fd: number, position: number, length: number): void;
+}
+
+const residency = addon as unknown as ResidencyAddon;
+
+/**
+ * Pages of mapping[offset, offset + length) that are in the page cache (mincore(2); a
+ * page counts once however little of it the range covers). Synchronous and cheap: it
+ * never waits for the disk. For a file the process neither owns nor may write, Linux
+ * reports only the pages mapped in this process, so the count can be low, never high.
+ */
+export function residentPages(mapping: ArrayBuffer, offset: number, length: number, ctx?: ErrorContext): number {
+  ensureRange(mapping, offset, length);
+  try {
+    return residency.residentPages(mapping, offset, length);
+  } catch (err) {
+    throw ioError(err, 'checking page-cache residency failed', ctx);
+  }
+}
+
+/**
+ * The first byte in [offset, offset + length) of mapping whose page is not in the page
+ * cache (the page's start, or `offset` when the first page is out), offset + length
+ * when every page is in. Same caveats as residentPages.
+ */
+export function firstNonResident(mapping: ArrayBuffer, offset: number, length: number, ctx?: ErrorContext): number {
+  ensureRange(mapping, offset, length);
+  try {
+    return residency.firstNonResident(mapping, offset, length);
+  } catch (err) {
+    throw ioError(err, 'checking page-cache residency failed', ctx);
+  }
+}
+
+/**
+ * Reads file bytes [position, position + length) of `fd` into the page cache on libuv's
+ * thread pool (pread into a reused per-thread buffer; the bytes are not returned) and
+ * resolves with the bytes read once every page is in: less than `length` only when the
+ * file ends first. One pool thread is busy for the whole call, so callers bound
+ * `length` (zero-copy.ts prefetches in chunks). `fd` must stay open until it settles.
+ */
+export async function prefetch(fd: number, position: number, length: number, ctx?: ErrorContext): Promise<number> {
+  ensureFd(fd);
+  ensureSize('position', position);
+  ensureSize('length', length);
+  if (length === 0) return 0;
+  try {
+    return await residency.prefetch(fd, position, length);
+  } catch (err) {
+    throw ioError(err, 'prefetching a file range failed', { position, ...ctx });
+  }
+}
+
+/**
+ * Tests and benchmarks: fdatasync the file, then posix_fadvise(POSIX_FADV_DONTNEED) of
+ * [position, position + length) (length 0: to the end of the file), so its clean pages
+ * leave the page cache. Pages mapped into a process's page tables (a mapping that was
+ * read or written) stay: madvise(DONTNEED) the mapping first. Synchronous.
+ */
+export function dropPageCache(fd: number, position: number, length: number, ctx?: ErrorContext): void {
+  ensureFd(fd);
+  ensureSize('position', position);
+  ensureSize('length', length);
+  try {
+    residency.dropPageCache(fd, position, length);
+  } catch (err) {
+    throw ioError(err, 'dropping cached pages failed', ctx);
+  }
+}
