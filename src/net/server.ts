@@ -26,10 +26,11 @@ import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
 import { OffsetsStore } from '../index/offsets-store.js';
 import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LOG_OVERHEAD, RECORD_COUNT_POS } from '../log/batch.js';
 import type { CommitLog, Logger } from '../log/commit-log.js';
+import type { LogSlice } from '../log/partition-log.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from './frame.js';
 import { errorFields, handle, type Reply } from './handlers.js';
 import { API_VERSION, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from './messages.js';
-import { sendFileRange } from './zero-copy.js';
+import { PREFETCH_CHUNK_BYTES, PrefetchLimiter, prefetchRange, sendFileRange, type ColdReadOptions, type TransferEvent } from './zero-copy.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 /** The port `commitlog broker` listens on unless told otherwise (docs/protocol.md). */
@@ -64,6 +65,24 @@ export interface BrokerOptions {
    * socket.write): the baseline the network benchmark compares against.
    */
   fetchPath?: 'sendfile' | 'copy';
+  /**
+   * Cold reads off the event loop (default on): before a fetch's payload is sent, its
+   * pages are checked with mincore, and those not in the page cache are read in on
+   * libuv's thread pool first, in chunks, one job in flight per connection and at most
+   * `concurrency` in all (docs/architecture.md, "Fetch path"). false sends at once:
+   * sendfile then reads cold pages from disk on the event loop, stalling every
+   * connection (the baseline bench/cold-fetch.ts compares against).
+   */
+  prefetch?: boolean | PrefetchSettings;
+}
+
+export interface PrefetchSettings {
+  /** Bytes read per pool job; default PREFETCH_CHUNK_BYTES (1 MiB). */
+  chunkBytes?: number;
+  /** Prefetch jobs in flight across all connections; default half of UV_THREADPOOL_SIZE (4 unless set), at least 1. */
+  concurrency?: number;
+  /** Told every residency check, prefetch and sendfile of cold transfers (tests, tracing); must not throw. */
+  observer?: (event: TransferEvent) => void;
 }
 
 /**
@@ -116,6 +135,10 @@ export interface BrokerStats {
   badFrames: number;
   /** Batch bytes sent to fetchers through sendfile. */
   sendfileBytes: number;
+  /** Bytes of fetch payloads read into the page cache on the thread pool before sending (cold reads). */
+  prefetchedBytes: number;
+  /** Fetch payloads that had pages not in the page cache when they were about to be sent. */
+  coldFetches: number;
   /** Produced batch bytes received. */
   producedBytes: number;
   /** The largest pendingBytes any connection reached. */
@@ -144,6 +167,8 @@ interface Counters {
   errors: number;
   badFrames: number;
   sendfileBytes: number;
+  prefetchedBytes: number;
+  coldFetches: number;
   producedBytes: number;
   maxPendingBytes: number;
 }
@@ -170,17 +195,18 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   new FrameDecoder({ maxFrameBytes }); // validates the limit before anything starts
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+  const prefetch = resolvePrefetch(options.prefetch);
   const logger = options.logger ?? stderrLogger;
   const offsets = new OffsetsStore(options.dir ?? log.dir, { logger });
   // Topics deleted while no broker ran must not keep their committed offsets.
   await offsets.retainTopics(log.listTopics());
   warnCommittedPastEnd(log, offsets, logger);
 
-  const counters: Counters = { connectionsAccepted: 0, requests: 0, responses: 0, errors: 0, badFrames: 0, sendfileBytes: 0, producedBytes: 0, maxPendingBytes: 0 };
+  const counters: Counters = { connectionsAccepted: 0, requests: 0, responses: 0, errors: 0, badFrames: 0, sendfileBytes: 0, prefetchedBytes: 0, coldFetches: 0, producedBytes: 0, maxPendingBytes: 0 };
   const connections = new Set<Connection>();
   const fetchPath = options.fetchPath ?? 'sendfile';
   if (fetchPath !== 'sendfile' && fetchPath !== 'copy') throw invalidArgument(`fetchPath must be 'sendfile' or 'copy', got ${String(fetchPath)}`);
-  const shared: Shared = { log, offsets, logger, maxFrameBytes, counters, observer: options.observer, fetchPath };
+  const shared: Shared = { log, offsets, logger, maxFrameBytes, counters, observer: options.observer, fetchPath, prefetch };
   let nextId = 1;
 
   // allowHalfOpen: a client may send its requests, shut down its side and still
@@ -231,6 +257,24 @@ interface Shared {
   counters: Counters;
   observer: BrokerObserver | undefined;
   fetchPath: 'sendfile' | 'copy';
+  /** Cold-read settings shared by all connections (one limiter); null when prefetch is off. */
+  prefetch: Omit<ColdReadOptions, 'view'> | null;
+}
+
+/** The broker's cold-read settings from BrokerOptions.prefetch; validated before anything starts. */
+function resolvePrefetch(option: BrokerOptions['prefetch']): Shared['prefetch'] {
+  if (option === false) return null;
+  if (option !== undefined && option !== true && (option === null || typeof option !== 'object')) {
+    throw invalidArgument(`prefetch must be a boolean or an object, got ${String(option)}`);
+  }
+  const settings = typeof option === 'object' ? option : {};
+  const chunkBytes = settings.chunkBytes ?? PREFETCH_CHUNK_BYTES;
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) throw invalidArgument(`prefetch.chunkBytes must be an integer >= 1, got ${String(chunkBytes)}`);
+  // libuv reads UV_THREADPOOL_SIZE once, before the first pool job (default 4).
+  const poolSize = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
+  const concurrency = settings.concurrency ?? Math.max(1, Math.floor((Number.isSafeInteger(poolSize) && poolSize > 0 ? poolSize : 4) / 2));
+  if (settings.observer !== undefined && typeof settings.observer !== 'function') throw invalidArgument('prefetch.observer must be a function');
+  return { chunkBytes, limiter: new PrefetchLimiter(concurrency), observer: settings.observer };
 }
 
 class Connection {
@@ -444,11 +488,14 @@ class Connection {
       this.socket.write(encodeFrame(bytes, length, U32_MAX));
       if (length > 0) {
         try {
+          const cold = this.coldRead(slice!);
           if (this.shared.fetchPath === 'copy') {
+            // The copy reads the mapping on the event loop: make the pages resident first.
+            if (cold !== undefined) await prefetchRange(slice!.fd, slice!.position, length, cold, this.abort.signal);
             const copy = Buffer.from(slice!.segment.data.subarray(slice!.position, slice!.position + length));
             this.socket.write(copy);
           } else {
-            await sendFileRange(this.socket, slice!.fd, slice!.position, length);
+            await sendFileRange(this.socket, slice!.fd, slice!.position, length, { cold });
             counters.sendfileBytes += length;
           }
           if (observed !== undefined) {
@@ -467,6 +514,30 @@ class Connection {
     } finally {
       slice?.release();
     }
+  }
+
+  /**
+   * The cold-read options of one payload, counting it (and the bytes prefetched for it)
+   * in the broker's stats; undefined when prefetch is off.
+   */
+  private coldRead(slice: LogSlice): ColdReadOptions | undefined {
+    const settings = this.shared.prefetch;
+    if (settings === null) return undefined;
+    const counters = this.shared.counters;
+    let counted = false;
+    return {
+      ...settings,
+      view: slice.segment.data,
+      observer: (event) => {
+        if (event.kind === 'prefetch' && !counted) {
+          counted = true;
+          counters.coldFetches++;
+        } else if (event.kind === 'prefetched') {
+          counters.prefetchedBytes += event.bytes;
+        }
+        settings.observer?.(event);
+      },
+    };
   }
 
   private drained(): Promise<void> {
