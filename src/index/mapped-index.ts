@@ -5,8 +5,12 @@
  * Layout: `entryBytes`-wide entries from position 0, host byte order (little-endian
  * on every platform we build for; checked at load). Unused space reads as zeros.
  * The mapping reserves room for `maxEntries` (address space only); the file itself
- * grows by posix_fallocate in chunks ahead of the writer, so a write never touches a
- * page past the end of the file (SIGBUS) and a full disk is ERR_DISK_FULL at growth.
+ * grows by posix_fallocate in doubling steps (one page first, at most GROW_MAX_BYTES),
+ * ahead of the writer on the thread pool (`growAhead`) and, if the writer catches up,
+ * on the spot (`ensureRoom`), so a write never touches a page past the end of the file
+ * (SIGBUS), a full disk is ERR_DISK_FULL at growth, and an index costs disk in
+ * proportion to what it holds. No file descriptor is kept open: the file is opened for
+ * a growth step or a trim only, so a partition costs one descriptor (its .log).
  * When its segment is sealed the file is truncated to the entries it holds.
  *
  * Concurrency: one writer (the partition's append path) and any number of readers on
@@ -22,7 +26,7 @@ import * as native from '../native.js';
 
 if (os.endianness() !== 'LE') throw new Error('commitlog: index files are little-endian; big-endian hosts are not supported');
 
-const GROW_BYTES = 256 * 1024;
+const GROW_MAX_BYTES = 256 * 1024;
 const ftruncate = promisify(fs.ftruncate);
 const fdatasync = promisify(fs.fdatasync);
 
@@ -37,6 +41,8 @@ export class MappedIndex {
   private capacityBytes: number;
   private allocatedBytes = 0;
   private flushedEntries = 0;
+  /** The growth step in flight on the thread pool, if any. */
+  private growing: Promise<void> | null = null;
 
   /**
    * Opens (creating when writable and missing) the index at `file`, reserving room for
@@ -59,10 +65,8 @@ export class MappedIndex {
     this.capacityBytes = Math.ceil(wanted / page) * page;
     try {
       if (this.capacityBytes > 0) this.mapping = native.mmap(this.fd, this.capacityBytes, 0, writable, { path: file });
-      if (!writable) {
-        fs.closeSync(this.fd);
-        this.fd = -1;
-      }
+      fs.closeSync(this.fd);
+      this.fd = -1;
     } catch (err) {
       this.close();
       throw err;
@@ -84,9 +88,56 @@ export class MappedIndex {
     if (end <= this.allocatedBytes) return;
     if (!this.writable) throw invalidArgument(`index ${this.path} is read-only`);
     if (end > this.capacityBytes) throw invalidArgument(`index ${this.path} is full at ${this.entries} entries`);
-    const grow = Math.min(Math.max(GROW_BYTES, end - this.allocatedBytes), this.capacityBytes - this.allocatedBytes);
-    native.fallocate(this.fd, this.allocatedBytes, grow, { path: this.path });
+    // The writer caught up with the step ahead (or none ran): a small step, here.
+    const grow = this.nextStep(end);
+    const fd = this.openForWrite();
+    try {
+      native.fallocate(fd, this.allocatedBytes, grow, { path: this.path });
+    } finally {
+      fs.closeSync(fd);
+    }
     this.allocatedBytes += grow;
+  }
+
+  /** Bytes of the next growth step: doubling from one page, at least up to `end`. */
+  private nextStep(end: number): number {
+    const doubled = Math.min(GROW_MAX_BYTES, Math.max(native.pageSize, this.allocatedBytes));
+    return Math.min(Math.max(doubled, Math.ceil((end - this.allocatedBytes) / native.pageSize) * native.pageSize), this.capacityBytes - this.allocatedBytes);
+  }
+
+  /**
+   * Starts a growth step on the thread pool when less than half a step of room is left.
+   * A failure only loses the head start (ensureRoom then reports ERR_DISK_FULL).
+   */
+  growAhead(): void {
+    if (!this.writable || this.growing !== null || this.mapping === null) return;
+    const used = this.entries * this.entryBytes;
+    const room = this.allocatedBytes - used;
+    if (this.allocatedBytes >= this.capacityBytes || room * 2 >= Math.min(GROW_MAX_BYTES, Math.max(native.pageSize, this.allocatedBytes))) return;
+    const from = this.allocatedBytes;
+    const grow = this.nextStep(used + this.entryBytes);
+    const file = this.path;
+    const growing = (async () => {
+      const handle = await fs.promises.open(file, fs.constants.O_RDWR);
+      try {
+        await native.fallocateAsync(handle.fd, from, grow, { path: file });
+      } finally {
+        await handle.close();
+      }
+      // ensureRoom may have grown it meanwhile: allocation only ever moves forward.
+      if (from + grow > this.allocatedBytes) this.allocatedBytes = from + grow;
+    })().catch(() => undefined).finally(() => {
+      if (this.growing === growing) this.growing = null;
+    });
+    this.growing = growing;
+  }
+
+  private openForWrite(): number {
+    try {
+      return fs.openSync(this.path, fs.constants.O_RDWR);
+    } catch (err) {
+      throw ioError(err, 'opening index failed', { path: this.path });
+    }
   }
 
   /** Drops entries from `count` on, zeroing them in the file. */
@@ -125,11 +176,17 @@ export class MappedIndex {
    * segment is sealed. No entry may be appended afterwards.
    */
   async trim(): Promise<void> {
-    if (this.fd < 0) return;
+    if (!this.writable) return;
+    await this.growing;
     const bytes = this.entries * this.entryBytes;
     try {
-      await ftruncate(this.fd, bytes);
-      await fdatasync(this.fd);
+      const handle = await fs.promises.open(this.path, fs.constants.O_RDWR);
+      try {
+        await ftruncate(handle.fd, bytes);
+        await fdatasync(handle.fd);
+      } finally {
+        await handle.close();
+      }
     } catch (err) {
       throw ioError(err, 'trimming index failed', { path: this.path });
     }
@@ -138,12 +195,17 @@ export class MappedIndex {
 
   /** trim() on the calling thread: for the rare index rebuild of a sealed segment. */
   trimSync(): void {
-    if (this.fd < 0) return;
+    if (!this.writable) return;
     const bytes = this.entries * this.entryBytes;
     try {
       this.flushSync();
-      fs.ftruncateSync(this.fd, bytes);
-      fs.fdatasyncSync(this.fd);
+      const fd = fs.openSync(this.path, fs.constants.O_RDWR);
+      try {
+        fs.ftruncateSync(fd, bytes);
+        fs.fdatasyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
     } catch (err) {
       throw ioError(err, 'trimming index failed', { path: this.path });
     }

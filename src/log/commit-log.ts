@@ -76,6 +76,8 @@ export interface PartitionDescription {
   /** One past the last record readers see (see PartitionLog.highWatermark). */
   highWatermark: number;
   sizeBytes: number;
+  /** Disk space the partition's files take: allocated log space and indexes (never the logical segment size). */
+  diskBytes: number;
   segments: number;
 }
 
@@ -368,7 +370,7 @@ export class CommitLog {
       name,
       config: { ...topic.config },
       partitions: topic.partitions.map((p) => ({
-        partition: p.partition, logStartOffset: p.logStartOffset, nextOffset: p.nextOffset, highWatermark: p.highWatermark, sizeBytes: p.sizeBytes, segments: p.segmentCount,
+        partition: p.partition, logStartOffset: p.logStartOffset, nextOffset: p.nextOffset, highWatermark: p.highWatermark, sizeBytes: p.sizeBytes, diskBytes: p.diskBytes, segments: p.segmentCount,
       })),
     };
   }

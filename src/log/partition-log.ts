@@ -22,7 +22,7 @@ import { validateRecords } from './batch-validate.js';
 import { GroupCommit } from './group-commit.js';
 import type { LogRecord, ProducerRecord } from './record.js';
 import { recoverSegments, type PartitionRecoveryReport } from './recovery.js';
-import { activatePrepared, createSegmentSync, discardPrepared, prepareSegment, removeIfExists, type PreparedSegment } from './segment-allocator.js';
+import { PREPARE_AT, activatePrepared, createSegmentSync, discardPrepared, prepareSegment, removeIfExists, type PreparedSegment } from './segment-allocator.js';
 import type { SegmentCache } from './segment-cache.js';
 import { Segment, corruptError, type SegmentLimits } from './segment.js';
 import path from 'node:path';
@@ -115,7 +115,7 @@ export class PartitionLog {
     this.topic = options.topic;
     this.partition = options.partition;
     this.config = options.config;
-    this.limits = { segmentBytes: options.config.segmentBytes, indexIntervalBytes: options.config.indexIntervalBytes, onIndexRebuilt: options.onIndexRebuilt };
+    this.limits = limitsOf(options);
     this.segments = segments;
     this.active = segments[segments.length - 1];
     this.report = report;
@@ -125,6 +125,8 @@ export class PartitionLog {
     this.checkpointedPoint = point;
     this.epoch = epoch;
     a.epoch = epoch;
+    // The bytes before writePosition hold data; space past it is allocated by steps.
+    a.resumeAllocation();
     // What an open finds is on disk: a clean close flushed it, recovery flushes it (open).
     this.flushedOffset = a.nextOffset;
   }
@@ -133,7 +135,7 @@ export class PartitionLog {
   static async open(options: PartitionOptions): Promise<PartitionLog> {
     const { dir, config } = options;
     fs.mkdirSync(dir, { recursive: true });
-    const limits: SegmentLimits = { segmentBytes: config.segmentBytes, indexIntervalBytes: config.indexIntervalBytes, onIndexRebuilt: options.onIndexRebuilt };
+    const limits = limitsOf(options);
     const bases: number[] = [];
     for (const name of fs.readdirSync(dir)) {
       if (name.endsWith(PREPARED_SUFFIX) || name.endsWith(DELETED_SUFFIX) || name.endsWith('.tmp')) {
@@ -205,7 +207,18 @@ export class PartitionLog {
     return this.segments.length;
   }
 
-  /** Bytes of log data (not counting preallocated space or indexes). */
+  /**
+   * Disk space the partition's segments take: allocated log space (never the logical
+   * segment size of a sparse active file) plus index files.
+   */
+  get diskBytes(): number {
+    let total = 0;
+    for (const s of this.segments) total += s.diskBytes;
+    if (this.prepared !== null) total += this.prepared.allocatedBytes + this.prepared.cq.fileBytes + this.prepared.tix.fileBytes;
+    return total;
+  }
+
+  /** Bytes of log data (not counting allocated space past it or indexes). */
   get sizeBytes(): number {
     let total = 0;
     // A rolled segment keeps its preallocated fileBytes until sealing (in the background) trims it.
@@ -242,6 +255,7 @@ export class PartitionLog {
         const rolling = this.roll();
         if (rolling !== null) return rolling.then(() => this.appendAfterWait(encodeBatch(records)));
       }
+      if (size > this.active.allocatedFree) return this.allocate(size).then(() => this.appendAfterWait(encodeBatch(records)));
       // Nothing was measured since measureBatch (a synchronous roll encodes nothing).
       return this.writeEncoded(records, size);
     } catch (err) {
@@ -284,7 +298,26 @@ export class PartitionLog {
       const rolling = this.roll();
       if (rolling !== null) return rolling.then(() => this.appendAfterWait(batch));
     }
+    if (size > this.active.allocatedFree) return this.allocate(size).then(() => this.appendAfterWait(batch));
     return this.write(batch);
+  }
+
+  /**
+   * Waits for an allocation step covering `size` more bytes of the active segment; later
+   * appends queue behind it in call order. A full disk rejects them all with
+   * ERR_DISK_FULL and leaves the log usable: nothing was written.
+   */
+  private allocate(size: number): Promise<void> {
+    const segment = this.active;
+    const blocked = segment.ensureAllocated(segment.writePosition + size)
+      .catch((err: unknown) => {
+        throw ioError(err, 'allocating segment space failed', { topic: this.topic, partition: this.partition });
+      })
+      .finally(() => {
+        if (this.blocked === blocked) this.blocked = null;
+      });
+    this.blocked = blocked;
+    return blocked;
   }
 
   private appendAfterWait(batch: Buffer): Promise<AppendResult> {
@@ -321,9 +354,11 @@ export class PartitionLog {
 
   /** What follows every write: warm-up, allocate-ahead, waking readers, the flush policy. */
   private afterWrite(segment: Segment, size: number, baseOffset: number, lastOffsetDelta: number): Promise<AppendResult> {
+    segment.growAhead();
     if (this.options.warmSegments) segment.maybeWarmAhead();
-    // Allocate the next segment ahead once the active one is half full.
-    if (this.preparing === null && this.prepared === null && segment.writePosition * 2 > segment.fileBytes) this.startPreparing();
+    // Prepare the next segment only once the active one is close to full: an idle or
+    // small partition holds no second segment.
+    if (this.preparing === null && this.prepared === null && segment.writePosition >= segment.fileBytes * PREPARE_AT) this.startPreparing();
     const end = (this.commit.written += size);
     // Under sync, readers wake when the flush lands (flushWritten), not at the copy.
     if (this.options.flush !== 'sync') this.wakeWaiters();
@@ -383,7 +418,7 @@ export class PartitionLog {
   }
 
   private switchTo(next: PreparedSegment): void {
-    if (this.closed) {
+    if (this.closed || next.discarded === true) {
       discardPrepared(this.dir, next);
       throw new CommitLogError(ErrorCode.LOG_CLOSED, `partition ${this.topic}/${this.partition} is closed`);
     }
@@ -394,7 +429,6 @@ export class PartitionLog {
     this.active = segment;
     // The new name must be durable before anything in it is acknowledged as flushed.
     this.dirSync = fsyncDirAsync(this.dir);
-    this.startPreparing();
     old.refs++;
     this.sealing = this.sealing.then(() => this.sealOld(old));
   }
@@ -782,7 +816,8 @@ export class PartitionLog {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      if (this.blocked !== null) await this.blocked.catch(() => undefined);
+      // Appends queued behind a roll or an allocation step may start another when they run.
+      while (this.blocked !== null) await this.blocked.catch(() => undefined);
       await this.sealing;
       if (this.failed === null) {
         await this.commit.flushAll().catch(() => undefined);
@@ -831,4 +866,9 @@ export class PartitionLog {
 
 function isAfter(a: RecoveryPoint, b: RecoveryPoint): boolean {
   return a.segmentBaseOffset > b.segmentBaseOffset || (a.segmentBaseOffset === b.segmentBaseOffset && a.position > b.position);
+}
+
+function limitsOf(options: PartitionOptions): SegmentLimits {
+  const { config } = options;
+  return { segmentBytes: config.segmentBytes, indexIntervalBytes: config.indexIntervalBytes, onIndexRebuilt: options.onIndexRebuilt, zeroFill: options.flush === 'sync' };
 }

@@ -3,11 +3,19 @@
  * position 0, written through a MAP_SHARED mapping, plus its consume queue and time
  * index. Named by its base offset (file-names.ts).
  *
- * Three positions make durability visible (RocketMQ's wrote/committed/flushed):
+ * Positions make durability visible (RocketMQ's wrote/committed/flushed):
  *   writePosition   bytes copied into the mapping (visible to readers)
  *   flushPosition   bytes known to be on disk (msync returned)
- * The active segment is preallocated to `segmentBytes` (posix_fallocate), so bytes past
- * writePosition read as zeros and a batch length of 0 marks the end of data. A sealed
+ *   allocatedBytes  bytes from 0 with disk space reserved (posix_fallocate); no byte at
+ *                   or past it is ever written, so a full disk is ERR_DISK_FULL from an
+ *                   allocation step, never a SIGBUS in a page fault
+ * The active segment's file has the logical size `segmentBytes` (ftruncate: sparse, so
+ * it costs no disk) and is mapped at that size; space is allocated ahead of the writer
+ * in growing steps on the thread pool (`growAhead`, `ensureAllocated`). Bytes past
+ * writePosition read as zeros (holes or allocated zeros) and a batch length of 0 marks
+ * the end of data. Under the sync policy a step is also written with zeros and
+ * fdatasynced (through the flush chain), so its extents are written, not unwritten:
+ * later msyncs of data then convert no extents (RocketMQ's warm-up, on disk). A sealed
  * segment is truncated to writePosition and is read-only.
  *
  * Concurrency: the JS thread is the only writer; msync runs on the thread pool over
@@ -32,6 +40,8 @@ const ftruncate = promisify(fs.ftruncate);
 export interface SegmentLimits {
   segmentBytes: number;
   indexIntervalBytes: number;
+  /** Write allocation steps with zeros and fdatasync them (the sync policy: see the head). */
+  zeroFill?: boolean;
   /** Told when a sealed segment's indexes had to be rebuilt from its log. */
   onIndexRebuilt?: (path: string) => void;
 }
@@ -42,6 +52,17 @@ const MIN_BATCH_BYTES = BATCH_HEADER_BYTES + 7;
 /** Warm-up window kept ahead of the writer, and the size of one populate call. */
 export const WARM_AHEAD_BYTES = 32 * 1024 * 1024;
 export const WARM_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** The first allocation step of a segment; each later step doubles, up to the maximum. */
+export const MIN_STEP_BYTES = 64 * 1024;
+export const MAX_STEP_BYTES = 8 * 1024 * 1024;
+/** Zero-filled steps are fdatasynced in the flush chain: kept smaller, so no flush waits long behind one. */
+export const MAX_ZERO_STEP_BYTES = 2 * 1024 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+function roundUpToPage(n: number): number {
+  return Math.ceil(n / native.pageSize) * native.pageSize;
+}
 
 export function corruptError(path: string, position: number, reason: string): CommitLogError {
   return new CommitLogError(ErrorCode.LOG_CORRUPT, `${path}: ${reason} at position ${position}, before the recovery point`, { path, position });
@@ -65,8 +86,10 @@ export class Segment {
   flushPosition: number;
   /** Largest record timestamp held, -1 when unknown or empty. */
   maxTimestamp: number;
-  /** Bytes of the .log file: capacity while active, data size once sealed. */
+  /** Bytes of the .log file: capacity (logical, sparse) while active, data size once sealed. */
   fileBytes: number;
+  /** Active: bytes from 0 with disk space reserved; no write reaches past it. */
+  allocatedBytes = 0;
   sealed: boolean;
   deleted = false;
   refs = 0;
@@ -98,6 +121,13 @@ export class Segment {
    */
   private flushChain: Promise<void> = Promise.resolve();
   private flushError: unknown = null;
+  /** The allocation step in flight (at most one), and the size of the last one. */
+  private growing: Promise<void> | null = null;
+  private stepBytes = 0;
+  /** st_blocks * 512 of the active log at open: space an earlier life allocated past its data. */
+  private blocksAtOpen = 0;
+  /** Index bytes on disk of a sealed segment whose indexes are closed (diskBytes). */
+  private closedIndexBytes = -1;
 
   constructor(dir: string, baseOffset: number, limits: SegmentLimits, sealed: boolean, nextOffset: number, fileBytes: number) {
     this.dir = dir;
@@ -145,13 +175,33 @@ export class Segment {
     return this.fileBytes - this.writePosition;
   }
 
+  /** Bytes that can be written now without an allocation step. */
+  get allocatedFree(): number {
+    return this.allocatedBytes - this.writePosition;
+  }
+
+  /**
+   * Disk space the segment's files take (allocation, not the logical size): the log's
+   * allocated bytes while active, its data once sealed, plus both indexes.
+   */
+  get diskBytes(): number {
+    const log = this.sealed ? this.fileBytes : Math.max(this.allocatedBytes, this.writePosition, this.blocksAtOpen);
+    if (this.cqIndex !== null && this.tixIndex !== null) return log + this.cqIndex.fileBytes + this.tixIndex.fileBytes;
+    if (this.closedIndexBytes < 0) {
+      const paths = segmentPaths(this.dir, this.baseOffset);
+      this.closedIndexBytes = fileSize(paths.cq) + fileSize(paths.tix);
+    }
+    return log + this.closedIndexBytes;
+  }
+
   private closedError(): CommitLogError {
     return new CommitLogError(ErrorCode.LOG_CLOSED, `segment ${this.logPath} is not open`, { path: this.logPath });
   }
 
   /**
    * Opens the files. Active: the log mapped read-write at `fileBytes` (extended with
-   * posix_fallocate if shorter). Sealed: mapped read-only at its size.
+   * ftruncate if shorter: a sparse tail, no disk space; see allocatedBytes). Sealed:
+   * mapped read-only at its size.
    */
   open(writable: boolean): void {
     if (this.isOpen) return;
@@ -159,8 +209,10 @@ export class Segment {
     this.logPath = paths.log;
     try {
       this.fd = fs.openSync(paths.log, writable ? fs.constants.O_RDWR : fs.constants.O_RDONLY);
-      const size = fs.fstatSync(this.fd).size;
-      if (writable && size < this.fileBytes) native.fallocate(this.fd, size, this.fileBytes - size, { path: paths.log });
+      const stat = fs.fstatSync(this.fd);
+      const size = stat.size;
+      if (writable) this.blocksAtOpen = stat.blocks * 512;
+      if (writable && size < this.fileBytes) fs.ftruncateSync(this.fd, this.fileBytes);
       if (!writable || size > this.fileBytes) this.fileBytes = Math.max(size, writable ? this.fileBytes : 0);
       if (this.fileBytes > 0) this.mapping = native.mmap(this.fd, this.fileBytes, 0, writable, { path: paths.log });
       this.buf = this.mapping === null ? Buffer.alloc(0) : Buffer.from(this.mapping);
@@ -292,13 +344,92 @@ export class Segment {
   }
 
   /** Adopts files already open and mapped (an allocated-ahead segment just renamed). */
-  adopt(fd: number, mapping: ArrayBuffer, cq: ConsumeQueue, tix: TimeIndex): void {
+  adopt(fd: number, mapping: ArrayBuffer, cq: ConsumeQueue, tix: TimeIndex, allocatedBytes: number, stepBytes: number): void {
     this.fd = fd;
     this.mapping = mapping;
     this.buf = Buffer.from(mapping);
     this.fileBytes = mapping.byteLength;
     this.cqIndex = cq;
     this.tixIndex = tix;
+    this.allocatedBytes = allocatedBytes;
+    this.stepBytes = stepBytes;
+  }
+
+  /**
+   * After recovery placed writePosition: the bytes before it hold data, so they are
+   * allocated; everything past it is allocated by steps from here on.
+   */
+  resumeAllocation(): void {
+    this.allocatedBytes = Math.min(this.fileBytes, this.writePosition);
+    this.stepBytes = 0;
+  }
+
+  /**
+   * Starts the next allocation step on the thread pool when less than half a step is
+   * left ahead of the writer (or nothing at all is). Failures only cost the head start:
+   * the append that needs the space retries and reports ERR_DISK_FULL.
+   */
+  growAhead(): void {
+    this.cqIndex?.growAhead();
+    this.tixIndex?.growAhead();
+    if (this.growing !== null || this.sealed || this.fd < 0 || this.allocatedBytes >= this.fileBytes) return;
+    if (this.allocatedBytes - this.writePosition >= Math.max(MIN_STEP_BYTES, this.stepBytes) / 2) return;
+    this.startStep(this.writePosition + 1).catch(() => undefined);
+  }
+
+  /**
+   * Resolves once [0, end) is allocated; rejects with ERR_DISK_FULL (or ERR_IO) when a
+   * step fails. Nothing is written meanwhile, so a failure leaves the segment as it was.
+   */
+  async ensureAllocated(end: number): Promise<void> {
+    while (end > this.allocatedBytes) {
+      if (end > this.fileBytes) throw new CommitLogError(ErrorCode.INVALID_ARGUMENT, `${end} bytes do not fit the segment of ${this.fileBytes} bytes`, { path: this.logPath });
+      if (this.fd < 0) throw this.closedError();
+      if (this.growing !== null) {
+        await this.growing;
+        continue;
+      }
+      try {
+        await this.startStep(end);
+      } catch (err) {
+        // A full disk may still hold what this append needs, if not a whole step.
+        if (!(err instanceof CommitLogError && err.code === ErrorCode.DISK_FULL)) throw err;
+        await this.startStep(end, true);
+      }
+    }
+  }
+
+  /** One allocation step covering at least [allocatedBytes, end). */
+  private startStep(end: number, minimal = false): Promise<void> {
+    const from = this.allocatedBytes;
+    const maxStep = this.limits.zeroFill === true ? MAX_ZERO_STEP_BYTES : MAX_STEP_BYTES;
+    const step = minimal ? 0 : Math.min(maxStep, Math.max(MIN_STEP_BYTES, this.stepBytes * 2));
+    const to = Math.min(this.fileBytes, Math.max(roundUpToPage(end), roundUpToPage(from + step)));
+    const fd = this.fd;
+    const ctx = { path: this.logPath };
+    const run = (async () => {
+      await native.fallocateAsync(fd, from, to - from, ctx);
+      if (this.limits.zeroFill === true) {
+        // Written zeros turn the unwritten extents into written ones once on disk, so
+        // the data msyncs that follow change no extent (no journal commit each). The
+        // fdatasync runs in the flush chain: the one path that sees writeback errors.
+        for (let at = from; at < to;) {
+          const n = Math.min(ZEROS.length, to - at);
+          at += await writeAt(fd, ZEROS, n, at, this.logPath);
+        }
+        await this.serialised(() => native.fdatasync(fd, ctx));
+      }
+    })();
+    const growing = run.then(
+      () => {
+        if (to > this.allocatedBytes) this.allocatedBytes = to;
+        if (!minimal) this.stepBytes = to - from;
+      },
+    ).finally(() => {
+      if (this.growing === growing) this.growing = null;
+    });
+    this.growing = growing;
+    return growing;
   }
 
   /**
@@ -308,6 +439,7 @@ export class Segment {
   appendBatch(batch: Uint8Array, baseOffset: number, lastOffsetDelta: number, maxTimestamp: number): void {
     const buf = this.buf!;
     const position = this.writePosition;
+    this.ensureWritableRange(position + batch.byteLength);
     // Index space first: a full disk is an error before any byte is written.
     this.cqIndex!.ensureRoom();
     this.tixIndex!.ensureRoom();
@@ -327,6 +459,7 @@ export class Segment {
    */
   appendEncoded(size: number, encode: (target: Buffer) => void, baseOffset: number, lastOffsetDelta: number, maxTimestamp: number): void {
     const position = this.writePosition;
+    this.ensureWritableRange(position + size);
     this.cqIndex!.ensureRoom();
     this.tixIndex!.ensureRoom();
     encode(this.buf!.subarray(position, position + size));
@@ -334,6 +467,13 @@ export class Segment {
     this.indexBatch(baseOffset, position, size, maxTimestamp);
     this.writePosition = position + size;
     this.nextOffset = baseOffset + lastOffsetDelta + 1;
+  }
+
+  /** Never a byte past the allocation (the caller waited for ensureAllocated). */
+  private ensureWritableRange(end: number): void {
+    if (end > this.allocatedBytes) {
+      throw new CommitLogError(ErrorCode.INVALID_ARGUMENT, `${this.logPath}: write up to ${end} past the allocated ${this.allocatedBytes} bytes`, { path: this.logPath });
+    }
   }
 
   /** Adds the index entries of a batch at `position` (append and index rebuild). */
@@ -385,9 +525,12 @@ export class Segment {
    */
   maybeWarmAhead(): void {
     if (this.warming || this.sealed || this.mapping === null) return;
-    if (this.warmedUpTo - this.writePosition >= WARM_AHEAD_BYTES || this.warmedUpTo >= this.fileBytes) return;
+    // Never past the allocation: populating a hole would allocate it behind our back.
+    const limit = roundDownToPage(this.allocatedBytes);
+    if (this.warmedUpTo - this.writePosition >= WARM_AHEAD_BYTES || this.warmedUpTo >= limit) return;
     const from = Math.max(this.warmedUpTo, this.writePosition);
-    const length = Math.min(WARM_CHUNK_BYTES, this.fileBytes - from);
+    const length = Math.min(WARM_CHUNK_BYTES, limit - from);
+    if (length <= 0) return;
     this.warming = true;
     this.warmed = native.populate(this.mapping, from, length, { path: this.logPath }).then(
       () => {
@@ -397,7 +540,7 @@ export class Segment {
       () => {
         // Warm-up is an optimisation; a failure (e.g. the mapping closed) only costs speed.
         this.warming = false;
-        this.warmedUpTo = this.fileBytes;
+        this.warmedUpTo = limit;
       },
     );
   }
@@ -477,8 +620,10 @@ export class Segment {
       this.tix.maybeAppend(this.maxTimestamp, cq.relativeOffsetAt(last), cq.positionAt(last), true);
     }
     await this.flush(this.writePosition);
-    // A warm-up still touching pages past writePosition would fault on the truncated file (SIGBUS).
+    // A warm-up still touching pages past writePosition would fault on the truncated file
+    // (SIGBUS); an allocation step in flight would extend it again.
     await this.warmed;
+    await this.growing?.catch(() => undefined);
     await this.serialised(async () => {
       try {
         await ftruncate(this.fd, this.writePosition);
@@ -492,11 +637,13 @@ export class Segment {
     await this.tix.flush();
     await this.tix.trim();
     this.fileBytes = this.writePosition;
+    this.allocatedBytes = this.writePosition;
     this.sealed = true;
   }
 
   /** Closes files and mappings. A mapping views were lent from is left to the GC. */
   closeFiles(): void {
+    if (this.cqIndex !== null && this.tixIndex !== null) this.closedIndexBytes = this.cqIndex.fileBytes + this.tixIndex.fileBytes;
     if (this.mapping !== null) {
       // munmap refuses (EBUSY) while a warm-up runs over the mapping: then the GC unmaps it.
       if (!this.lentViews && !this.warming) native.munmap(this.mapping, { path: this.logPath });
@@ -505,7 +652,11 @@ export class Segment {
     this.buf = null;
     this.lentViews = false;
     if (this.fd >= 0) {
-      fs.closeSync(this.fd);
+      const fd = this.fd;
+      // An allocation step in flight still uses the descriptor: closing it now could let
+      // the step write zeros into whatever file reuses the number.
+      if (this.growing !== null) void this.growing.catch(() => undefined).then(() => fs.closeSync(fd));
+      else fs.closeSync(fd);
       this.fd = -1;
     }
     this.cqIndex?.close();
@@ -554,3 +705,28 @@ export class Segment {
   }
 }
 
+
+function roundDownToPage(n: number): number {
+  return Math.floor(n / native.pageSize) * native.pageSize;
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+const writeAsync = promisify(fs.write);
+
+/** pwrite on the thread pool; resolves with the bytes written (at least 1). */
+async function writeAt(fd: number, buf: Buffer, length: number, position: number, file: string): Promise<number> {
+  try {
+    const { bytesWritten: n } = await writeAsync(fd, buf, 0, length, position);
+    if (n <= 0) throw Object.assign(new Error('short write'), { code: 'EIO', syscall: 'write' });
+    return n;
+  } catch (err) {
+    throw ioError(err, 'zero-filling an allocation step failed', { path: file });
+  }
+}

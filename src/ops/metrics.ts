@@ -134,7 +134,8 @@ export class BrokerMetrics {
     const partitionLabels = ['topic', 'partition'] as const;
     const logStart = new Gauge({ name: 'commitlog_partition_log_start_offset', help: 'First offset still stored', labelNames: partitionLabels, registers: [] });
     const logEnd = new Gauge({ name: 'commitlog_partition_log_end_offset', help: 'Offset the next record gets', labelNames: partitionLabels, registers: [] });
-    const size = new Gauge({ name: 'commitlog_partition_size_bytes', help: 'Bytes of log data (not counting preallocated space or indexes)', labelNames: partitionLabels, registers: [] });
+    const size = new Gauge({ name: 'commitlog_partition_size_bytes', help: 'Bytes of log data (not counting allocated space past it or indexes)', labelNames: partitionLabels, registers: [] });
+    const disk = new Gauge({ name: 'commitlog_partition_disk_bytes', help: 'Disk space the partition takes: allocated log space and indexes (never the logical segment size)', labelNames: partitionLabels, registers: [] });
     const segments = new Gauge({ name: 'commitlog_partition_segments', help: 'Segments of the partition', labelNames: partitionLabels, registers: [] });
     new Gauge({
       name: 'commitlog_segments',
@@ -145,6 +146,7 @@ export class BrokerMetrics {
         logStart.reset();
         logEnd.reset();
         size.reset();
+        disk.reset();
         segments.reset();
         if (log === undefined) return;
         let total = 0;
@@ -155,6 +157,7 @@ export class BrokerMetrics {
             logStart.set(labels, p.logStartOffset);
             logEnd.set(labels, p.nextOffset);
             size.set(labels, p.sizeBytes);
+            disk.set(labels, p.diskBytes);
             segments.set(labels, p.segments);
             total += p.segments;
           }
@@ -162,10 +165,10 @@ export class BrokerMetrics {
         this.set(total);
       },
     });
-    for (const g of [logStart, logEnd, size, segments]) this.registry.registerMetric(g);
+    for (const g of [logStart, logEnd, size, disk, segments]) this.registry.registerMetric(g);
     new Gauge({
       name: 'commitlog_disk_usage_bytes',
-      help: 'Disk space allocated to the data directory (preallocated segments count in full)',
+      help: 'Disk space allocated to the data directory (st_blocks: sparse segment tails do not count)',
       registers,
       collect() {
         if (self.log !== undefined) this.set(diskUsage(self.log.dir));

@@ -32,12 +32,12 @@ function once(file: string, errno = 'EIO'): (p: string | undefined) => string | 
   };
 }
 
-/** Opens a sync log with a topic whose active segment is past half full and whose next segment is prepared. */
+/** Opens a sync log with a topic whose active segment is close to full (past PREPARE_AT) and whose next segment is prepared. */
 async function nearRoll(dir: string): Promise<{ log: CommitLog; first: string; appended: number }> {
   const log = await CommitLog.open({ dir, flush: 'sync', warmSegments: false, retentionCheckIntervalMs: 0, checkpointIntervalMs: 3_600_000, topicDefaults: { segmentBytes: SEGMENT } });
   await log.createTopic('t');
   let appended = 0;
-  while (log.describeTopic('t').partitions[0].sizeBytes < SEGMENT * 0.6) {
+  while (log.describeTopic('t').partitions[0].sizeBytes < SEGMENT * 0.8) {
     await log.append('t', 0, [{ value: VALUE }]);
     appended++;
   }
