@@ -65,11 +65,21 @@ export const CLIENT_OPTIONS = {
   broker: { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
+  'timeout-ms': { type: 'string' },
 } as const satisfies Options;
+
+/**
+ * How long produce and consume keep retrying an unreachable broker (the Producer's
+ * deliveryTimeoutMs, the Consumer's reconnectTimeoutMs). Shorter than the clients'
+ * 120 s: a shell user with a wrong address should hear about it soon.
+ */
+export const CLI_TIMEOUT_MS = 30_000;
 
 export const CLIENT_USAGE = `  --broker HOST:PORT   the broker (default 127.0.0.1:7070; env COMMITLOG_BROKER)
   --config FILE        JSON config file (env COMMITLOG_CONFIG); see docs/operations.md
   --log-level LEVEL    trace, debug, info (default), warn, error, fatal or silent
+  --timeout-ms MS      produce, consume: how long to keep retrying a broker that
+                       cannot be reached (default 30000)
 `;
 
 /** One line for an error: the message, and the code of a CommitLogError. */

@@ -14,7 +14,7 @@
  */
 import { Consumer, type ConsumerStart } from '../net/consumer.js';
 import type { ConsumerRecord } from '../net/client-types.js';
-import { CLIENT_OPTIONS, CLIENT_USAGE, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
+import { CLIENT_OPTIONS, CLIENT_USAGE, CLI_TIMEOUT_MS, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
 
 const USAGE = `usage: commitlog consume TOPIC [--partition N] [--from earliest|latest|OFFSET|TIME]
                          [--group G] [--max N] [--idle-exit-ms MS] [--print-offsets]
@@ -90,6 +90,9 @@ export function run(args: string[]): Promise<number> {
       group,
       autoCommitIntervalMs: group === undefined ? 0 : COMMIT_INTERVAL_MS,
       clientId: 'commitlog-consume',
+      reconnectTimeoutMs: intFlag(values, 'timeout-ms', 1, 2 ** 31 - 1) ?? CLI_TIMEOUT_MS,
+      // Offset resets are reported through the command's own log.
+      logger,
     });
     const write = format === 'json' ? jsonLine : printOffsets ? offsetLine : valueLine;
     const out = new Output();

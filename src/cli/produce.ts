@@ -28,7 +28,7 @@
 import { CommitLogError } from '../errors.js';
 import type { RecordMetadata } from '../net/client-types.js';
 import { Producer, type Acks } from '../net/producer.js';
-import { CLIENT_OPTIONS, CLIENT_USAGE, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
+import { CLIENT_OPTIONS, CLIENT_USAGE, CLI_TIMEOUT_MS, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
 
 const USAGE = `usage: commitlog produce TOPIC [--partition N] [--key KEY | --key-separator SEP]
                          [--acks none|written|flushed] [--print-offsets] [--broker HOST:PORT]
@@ -80,7 +80,7 @@ export function run(args: string[]): Promise<number> {
     if (separator === '') throw new UsageError('--key-separator must not be empty');
     if (printOffsets && acks === 'none') throw new UsageError('--print-offsets needs acknowledgements: not with --acks none');
     const { broker, logger } = clientSettings(values, 'produce');
-    const producer = new Producer({ broker, acks, clientId: 'commitlog-produce' });
+    const producer = new Producer({ broker, acks, clientId: 'commitlog-produce', deliveryTimeoutMs: intFlag(values, 'timeout-ms', 1, 2 ** 31 - 1) ?? CLI_TIMEOUT_MS });
     const session = new Session(producer, topic, partition, printOffsets);
     const split = splitter(key === undefined ? null : Buffer.from(key), separator === undefined ? null : Buffer.from(separator));
     // With --print-offsets every line read gets its line of output, so stdin is read to
