@@ -3,7 +3,13 @@
 // directory's lock file.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -90,20 +96,102 @@ Napi::Value ZeroRange(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+struct Range {
+  off_t start;
+  off_t end;
+};
+
+// Appends to `out` the parts of [start, end) whose pages are in the page cache
+// (mincore on a read-only mapping of the range: nothing is faulted in).
+int ResidentRanges(int fd, off_t start, off_t end, std::vector<Range>* out) {
+  const off_t page = sysconf(_SC_PAGESIZE);
+  off_t base = start - start % page;
+  size_t length = static_cast<size_t>(end - base);
+  void* map = mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, base);
+  if (map == MAP_FAILED) return errno;
+  std::vector<unsigned char> vec((length + page - 1) / page);
+  int err = mincore(map, length, vec.data()) == 0 ? 0 : errno;
+  munmap(map, length);
+  if (err != 0) return err;
+  for (size_t i = 0; i < vec.size();) {
+    if ((vec[i] & 1) == 0) {
+      i++;
+      continue;
+    }
+    size_t j = i;
+    while (j < vec.size() && (vec[j] & 1) != 0) j++;
+    off_t s = std::max<off_t>(start, base + static_cast<off_t>(i) * page);
+    off_t e = std::min<off_t>(end, base + static_cast<off_t>(j) * page);
+    if (s < e) out->push_back({s, e});
+    i = j;
+  }
+  return 0;
+}
+
+// Appends to `out` the parts of the data range [start, end) that may hold non-zero
+// bytes: all of it, except unwritten (fallocated, never written back) extents whose
+// pages are not in the page cache, which read as zeros for sure. ext4 reports
+// unwritten extents as data to SEEK_DATA, so without this a preallocated segment's
+// whole tail would be read. Falls back to the whole range where FIEMAP is missing.
+int MaybeNonZero(int fd, off_t start, off_t end, std::vector<Range>* out) {
+  constexpr unsigned kExtents = 256;
+  std::vector<uint8_t> storage(sizeof(struct fiemap) + kExtents * sizeof(struct fiemap_extent));
+  auto* fm = reinterpret_cast<struct fiemap*>(storage.data());
+  off_t at = start;
+  while (at < end) {
+    memset(fm, 0, sizeof(struct fiemap));
+    fm->fm_start = static_cast<uint64_t>(at);
+    fm->fm_length = static_cast<uint64_t>(end - at);
+    fm->fm_extent_count = kExtents;
+    if (ioctl(fd, FS_IOC_FIEMAP, fm) != 0) {
+      out->push_back({at, end});
+      return 0;
+    }
+    if (fm->fm_mapped_extents == 0) {
+      out->push_back({at, end});
+      return 0;
+    }
+    bool last = false;
+    for (unsigned k = 0; k < fm->fm_mapped_extents; k++) {
+      const struct fiemap_extent& x = fm->fm_extents[k];
+      off_t s = std::max<off_t>(at, static_cast<off_t>(x.fe_logical));
+      off_t e = std::min<off_t>(end, static_cast<off_t>(x.fe_logical + x.fe_length));
+      if (s > at) out->push_back({at, s});  // not in any extent: read it
+      if (s < e) {
+        if ((x.fe_flags & FIEMAP_EXTENT_UNWRITTEN) != 0) {
+          int err = ResidentRanges(fd, s, e, out);
+          if (err != 0) return err;
+        } else {
+          out->push_back({s, e});
+        }
+      }
+      if (e > at) at = e;
+      if ((x.fe_flags & FIEMAP_EXTENT_LAST) != 0) last = true;
+    }
+    if (last || at >= end) break;
+  }
+  if (at < end) out->push_back({at, end});
+  return 0;
+}
+
 // Position just past the last non-zero byte of the file in [from, to) (`from` when
-// there is none). Holes and unwritten extents are skipped with SEEK_DATA/SEEK_HOLE
-// (ext4 and xfs report unwritten extents without dirty pages as holes), the rest is
-// read with pread, so sizing what lies past a torn tail costs what is really there,
-// not the preallocated size. Recovery uses it to report truthfully what it drops.
+// there is none). Holes are skipped with SEEK_DATA/SEEK_HOLE, unwritten extents not in
+// the page cache with FIEMAP and mincore; what is left is read with pread from the end
+// backwards, so the usual case (data, then a preallocated tail) reads a few pages.
+// Recovery uses it to wipe, and report truthfully, what lies past a torn tail.
 Napi::Value LastDataByte(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   off_t from = info[1].As<Napi::Number>().Int64Value();
   off_t to = info[2].As<Napi::Number>().Int64Value();
-  off_t last = from;
-  std::vector<uint8_t> buf(1 << 20);
-  off_t pos = from;
-  while (pos < to) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    SyscallError(env, errno, "fstat").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (to > st.st_size) to = st.st_size;
+  std::vector<Range> candidates;
+  for (off_t pos = from; pos < to;) {
     off_t dataStart = lseek(fd, pos, SEEK_DATA);
     if (dataStart < 0) {
       if (errno == ENXIO) break;  // no data past pos
@@ -111,35 +199,42 @@ Napi::Value LastDataByte(const Napi::CallbackInfo& info) {
         SyscallError(env, errno, "lseek").ThrowAsJavaScriptException();
         return env.Undefined();
       }
-      dataStart = pos;  // no SEEK_DATA here: read everything
+      dataStart = pos;  // no SEEK_DATA here: all of it may be data
     }
     if (dataStart >= to) break;
     off_t dataEnd = lseek(fd, dataStart, SEEK_HOLE);
     if (dataEnd < 0 || dataEnd > to) dataEnd = to;
-    for (off_t at = dataStart; at < dataEnd;) {
-      size_t want = static_cast<size_t>(std::min<off_t>(dataEnd - at, static_cast<off_t>(buf.size())));
-      ssize_t n = pread(fd, buf.data(), want, at);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        SyscallError(env, errno, "pread").ThrowAsJavaScriptException();
-        return env.Undefined();
-      }
-      if (n == 0) {
-        dataEnd = at;  // the file ends here
-        break;
-      }
-      for (ssize_t i = n; i > 0; i--) {
-        if (buf[i - 1] != 0) {
-          last = at + i;
-          break;
-        }
-      }
-      at += n;
+    int err = MaybeNonZero(fd, dataStart, dataEnd, &candidates);
+    if (err != 0) {
+      SyscallError(env, err, "fiemap").ThrowAsJavaScriptException();
+      return env.Undefined();
     }
     if (dataEnd <= dataStart) break;
     pos = dataEnd;
   }
-  return Napi::Number::New(env, static_cast<double>(last));
+  std::vector<uint8_t> buf(1 << 20);
+  for (auto r = candidates.rbegin(); r != candidates.rend(); ++r) {
+    for (off_t end = r->end; end > r->start;) {
+      off_t begin = std::max<off_t>(r->start, end - static_cast<off_t>(buf.size()));
+      size_t want = static_cast<size_t>(end - begin);
+      size_t got = 0;
+      while (got < want) {
+        ssize_t n = pread(fd, buf.data() + got, want - got, begin + static_cast<off_t>(got));
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          SyscallError(env, errno, "pread").ThrowAsJavaScriptException();
+          return env.Undefined();
+        }
+        if (n == 0) break;  // the file ended sooner (shrunk meanwhile)
+        got += static_cast<size_t>(n);
+      }
+      for (size_t i = got; i > 0; i--) {
+        if (buf[i - 1] != 0) return Napi::Number::New(env, static_cast<double>(begin + static_cast<off_t>(i)));
+      }
+      end = begin;
+    }
+  }
+  return Napi::Number::New(env, static_cast<double>(from));
 }
 
 // flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it.
