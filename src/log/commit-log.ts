@@ -17,6 +17,7 @@ import type { LogRecord, ProducerRecord } from './record.js';
 import { PartitionLog, type AppendResult, type FlushHooks, type FlushPolicy, type LogSlice } from './partition-log.js';
 import type { PartitionRecoveryReport } from './recovery.js';
 import { SegmentCache } from './segment-cache.js';
+import { ensureLimitsFor, forEachLimited } from './limits.js';
 import { DEFAULT_TOPIC_CONFIG, ensureTopicName, resolveTopicConfig, type TopicConfig } from './topic-config.js';
 
 export interface Logger {
@@ -97,6 +98,14 @@ export interface TailOptions {
 }
 
 const LOCK_FILE = '.lock';
+/**
+ * Partitions opened (or created) at once, and background flushes and checkpoints in
+ * flight at once: enough to keep the thread pool and the disk's queue busy (fsyncs of
+ * many files share journal commits), few enough that a timer tick over thousands of
+ * partitions does not queue thousands of jobs ahead of the appends' msyncs.
+ */
+const OPEN_CONCURRENCY = 32;
+const BACKGROUND_CONCURRENCY = 8;
 const CLEAN_MARKER = '.clean-shutdown';
 const TOPIC_FILE = 'topic.json';
 
@@ -206,6 +215,7 @@ export class CommitLog {
     const markerPath = path.join(this.dir, CLEAN_MARKER);
     const clean = fs.existsSync(markerPath);
     this.recovery.clean = clean;
+    const found: Array<{ name: string; config: TopicConfig }> = [];
     for (const name of fs.readdirSync(this.dir).sort()) {
       if (name.startsWith('.')) continue;
       const topicDir = path.join(this.dir, name);
@@ -215,10 +225,16 @@ export class CommitLog {
       } catch {
         continue;
       }
-      const config = await this.readTopicConfig(name, topicDir);
-      const partitions: PartitionLog[] = [];
-      for (let p = 0; p < config.partitions; p++) partitions.push(await this.openPartition(name, p, config, clean));
-      this.topics.set(name, { name, config, partitions });
+      found.push({ name, config: await this.readTopicConfig(name, topicDir) });
+    }
+    // Before opening anything: a directory that cannot fit the process's limits fails
+    // here with the number to raise, not with EMFILE halfway through.
+    ensureLimitsFor(found.reduce((n, t) => n + t.config.partitions, 0), this.settings.maxOpenSegments, `opening ${this.dir}`);
+    for (const { name, config } of found) {
+      const topic: Topic = { name, config, partitions: [] };
+      // Registered first so that a failed open (abandon) closes what did open.
+      this.topics.set(name, topic);
+      await this.openPartitions(topic, clean);
     }
     // From here on an append may happen: the marker must be gone, durably.
     if (clean) {
@@ -259,6 +275,21 @@ export class CommitLog {
     return config;
   }
 
+  /** Opens (or creates) every partition of `topic`, OPEN_CONCURRENCY at a time, in partition order in the array. */
+  private async openPartitions(topic: Topic, clean: boolean): Promise<void> {
+    const numbers = Array.from({ length: topic.config.partitions }, (_, p) => p);
+    const opened: PartitionLog[] = [];
+    try {
+      await forEachLimited(numbers, OPEN_CONCURRENCY, async (p) => {
+        opened[p] = await this.openPartition(topic.name, p, topic.config, clean);
+      });
+    } catch (err) {
+      await Promise.all(opened.filter((p) => p !== undefined).map((p) => p.close().catch(() => undefined)));
+      throw err;
+    }
+    topic.partitions.push(...opened);
+  }
+
   private openPartition(topic: string, partition: number, config: TopicConfig, clean: boolean): Promise<PartitionLog> {
     return PartitionLog.open({
       dir: path.join(this.dir, topic, String(partition)),
@@ -283,17 +314,25 @@ export class CommitLog {
       t.unref();
       this.timers.push(t);
     };
+    // One pass at a time per kind, BACKGROUND_CONCURRENCY partitions in flight: a tick
+    // over thousands of partitions shares the thread pool instead of flooding it.
+    const pass = (fn: () => Promise<void>): (() => void) => {
+      let running = false;
+      return () => {
+        if (running) return;
+        running = true;
+        void fn().finally(() => {
+          running = false;
+        });
+      };
+    };
     if (this.settings.flush === 'async') {
-      every(this.settings.flushIntervalMs, () => {
-        for (const p of this.allPartitions()) p.flushInBackground();
-      });
+      every(this.settings.flushIntervalMs, pass(() => forEachLimited([...this.allPartitions()].filter((p) => p.hasUnflushed), BACKGROUND_CONCURRENCY, (p) => p.flushInBackground())));
     }
     if (this.settings.flush !== 'os') {
-      every(this.settings.checkpointIntervalMs, () => {
-        for (const p of this.allPartitions()) {
-          p.checkpoint().catch((err) => this.logger.warn({ topic: p.topic, partition: p.partition, err: String(err) }, 'checkpoint failed'));
-        }
-      });
+      every(this.settings.checkpointIntervalMs, pass(() => forEachLimited([...this.allPartitions()], BACKGROUND_CONCURRENCY, (p) => p.checkpoint().catch((err) => {
+        this.logger.warn({ topic: p.topic, partition: p.partition, err: String(err) }, 'checkpoint failed');
+      }))));
     }
     every(this.settings.retentionCheckIntervalMs, () => {
       this.enforceRetention().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'retention failed'));
@@ -338,7 +377,8 @@ export class CommitLog {
       fs.mkdirSync(topicDir, { recursive: true });
       await writeGuardedJsonAsync(path.join(topicDir, TOPIC_FILE), resolved);
       await fsyncDirAsync(this.dir);
-      for (let p = 0; p < resolved.partitions; p++) topic.partitions.push(await this.openPartition(name, p, resolved, false));
+      ensureLimitsFor(resolved.partitions, 0, `creating topic ${name}`);
+      await this.openPartitions(topic, false);
       // The partition directories' names, durable (each partition made its own files durable).
       await fsyncDirAsync(topicDir);
     } catch (err) {

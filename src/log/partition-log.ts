@@ -478,9 +478,15 @@ export class PartitionLog {
     }
   }
 
-  /** Starts a background flush if anything is unflushed (the async policy's timer). */
-  flushInBackground(): void {
-    if (!this.closed && this.failed === null && this.commit.pendingBytes > 0) void this.commit.schedule();
+  /** A background flush if anything is unflushed (the async policy's timer); settles when done, never rejects (a failure fails the log). */
+  flushInBackground(): Promise<void> {
+    if (this.closed || this.failed !== null || this.commit.pendingBytes === 0) return Promise.resolve();
+    return this.commit.schedule().catch(() => undefined);
+  }
+
+  /** Whether a background flush or checkpoint has anything to do (cheap: no I/O). */
+  get hasUnflushed(): boolean {
+    return this.commit.pendingBytes > 0;
   }
 
   /** Flushes all written data (any policy); rejects if the log failed. */
