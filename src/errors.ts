@@ -37,6 +37,8 @@ export const ErrorCode = {
   UNSUPPORTED_VERSION: 'ERR_UNSUPPORTED_VERSION',
   /** A Producer record not acknowledged within deliveryTimeoutMs; `cause` is the last failure. It may or may not be in the log. */
   DELIVERY_TIMEOUT: 'ERR_DELIVERY_TIMEOUT',
+  /** A Kafka protocol message that cannot be parsed: a length, count or varint running past its frame, or a field out of range. */
+  KAFKA_BAD_REQUEST: 'ERR_KAFKA_BAD_REQUEST',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
