@@ -97,7 +97,10 @@ export function encodeRequest(header: RequestHeader, body: Message): Buffer {
 export interface EncodedFrame {
   /** Total bytes on the wire, the 4-byte size prefix included. */
   byteLength: number;
-  /** Buffers and external record ranges, in wire order; parts[0] is a Buffer. */
+  /**
+   * Wire order, strictly alternating: Buffer, ExternalRecords, Buffer, ..., Buffer.
+   * parts[0] holds the size prefix; the Buffers between and after may be empty.
+   */
   parts: Part[];
 }
 
@@ -121,7 +124,7 @@ function finishFrame(parts: Part[]): EncodedFrame {
   for (const p of parts) byteLength += p.byteLength;
   if (byteLength - 4 > 0x7fffffff) throw invalidArgument(`frame of ${byteLength} bytes exceeds the int32 size`);
   (parts[0] as Buffer).writeInt32BE(byteLength - 4, 0);
-  return { byteLength, parts: parts.filter((p, i) => i === 0 || p.byteLength > 0 || !(p instanceof Uint8Array)) };
+  return { byteLength, parts };
 }
 
 function single(f: EncodedFrame): Buffer {
