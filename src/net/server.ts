@@ -273,6 +273,7 @@ function resolvePrefetch(option: BrokerOptions['prefetch']): Shared['prefetch'] 
   // libuv reads UV_THREADPOOL_SIZE once, before the first pool job (default 4).
   const poolSize = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
   const concurrency = settings.concurrency ?? Math.max(1, Math.floor((Number.isSafeInteger(poolSize) && poolSize > 0 ? poolSize : 4) / 2));
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw invalidArgument(`prefetch.concurrency must be an integer >= 1, got ${String(concurrency)}`);
   if (settings.observer !== undefined && typeof settings.observer !== 'function') throw invalidArgument('prefetch.observer must be a function');
   return { chunkBytes, limiter: new PrefetchLimiter(concurrency), observer: settings.observer };
 }
