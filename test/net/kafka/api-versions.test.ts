@@ -52,8 +52,8 @@ test('header versions follow the first flexible version; ApiVersions responses a
     [9, 5, 1, 0], [9, 6, 2, 1], [8, 8, 2, 1], [60, 0, 2, 1], [22, 2, 2, 1], [10, 3, 2, 1], [2, 5, 1, 0],
   ];
   for (const [key, v, req, res] of cases) {
-    t.is(requestHeaderVersion(apiSpec(key)!, v), req, `${key} v${v} request`);
-    t.is(responseHeaderVersion(apiSpec(key)!, v), res, `${key} v${v} response`);
+    t.is<number, number>(requestHeaderVersion(apiSpec(key)!, v), req, `${key} v${v} request`);
+    t.is<number, number>(responseHeaderVersion(apiSpec(key)!, v), res, `${key} v${v} response`);
   }
 });
 
