@@ -39,6 +39,8 @@ export const ErrorCode = {
   DELIVERY_TIMEOUT: 'ERR_DELIVERY_TIMEOUT',
   /** A Kafka protocol message that cannot be parsed: a length, count or varint running past its frame, or a field out of range. */
   KAFKA_BAD_REQUEST: 'ERR_KAFKA_BAD_REQUEST',
+  /** The data directory needs more file descriptors or mappings than the process may have (RLIMIT_NOFILE, vm.max_map_count). */
+  LIMIT: 'ERR_LIMIT',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -10,10 +10,10 @@
  * raise instead. Linux only (/proc); elsewhere the check is skipped.
  */
 import fs from 'node:fs';
-import { CommitLogError, type ErrorCodeValue } from '../errors.js';
+import { CommitLogError, ErrorCode } from '../errors.js';
 
 /** ERR_LIMIT: the directory needs more file descriptors or mappings than the process may have. */
-export const LIMIT_CODE = 'ERR_LIMIT' as ErrorCodeValue;
+export const LIMIT_CODE = ErrorCode.LIMIT;
 
 export const FDS_PER_PARTITION = 1;
 export const MAPS_PER_PARTITION = 3;

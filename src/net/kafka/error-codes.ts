@@ -77,6 +77,8 @@ export const KAFKA_ERROR_FOR: Readonly<Record<ErrorCodeValue, KafkaErrorCode>> =
   [ErrorCode.UNSUPPORTED_VERSION]: KafkaError.UNSUPPORTED_VERSION,
   [ErrorCode.DELIVERY_TIMEOUT]: KafkaError.REQUEST_TIMED_OUT,
   [ErrorCode.KAFKA_BAD_REQUEST]: KafkaError.INVALID_REQUEST,
+  // Creating a topic past the fd or mapping limit: the broker cannot host it.
+  [ErrorCode.LIMIT]: KafkaError.KAFKA_STORAGE_ERROR,
 };
 
 /** The Kafka error code for any thrown value (UNKNOWN_SERVER_ERROR when not ours). */
