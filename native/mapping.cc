@@ -26,8 +26,10 @@ std::unordered_map<void*, Mapping*>& Registry() {
   return registry;
 }
 
-void Finalize(Napi::Env, void* data, Mapping* m) {
+void Finalize(Napi::Env env, void* data, Mapping* m) {
   (void)data;
+  int64_t ignored;
+  napi_adjust_external_memory(env, static_cast<int64_t>(m->length), &ignored);
   if (!m->unmapped) munmap(m->addr, m->length);
   // After an explicit munmap the address may already belong to a newer mapping.
   auto it = Registry().find(m->addr);
@@ -54,7 +56,10 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   }
   Mapping* m = new Mapping{addr, length, false, 0};
   Registry()[addr] = m;
-  return Napi::ArrayBuffer::New(env, addr, length, Finalize, m);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, addr, length, Finalize, m);
+  int64_t ignored;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(length), &ignored);
+  return ab;
 }
 
 }  // namespace
