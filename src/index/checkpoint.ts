@@ -21,7 +21,7 @@ function guardedText(value: unknown): string {
  * so a checkpoint or topic file written while the broker serves traffic never stalls
  * it. Writes of the same file must not overlap (the caller serialises them).
  */
-export async function writeGuardedJsonAsync(file: string, value: unknown): Promise<void> {
+export async function writeGuardedJsonAsync(file: string, value: unknown, what = 'writing metadata file failed'): Promise<void> {
   const text = guardedText(value);
   const tmp = `${file}.tmp`;
   try {
@@ -35,7 +35,7 @@ export async function writeGuardedJsonAsync(file: string, value: unknown): Promi
     await fs.promises.rename(tmp, file);
     await fsyncDirAsync(path.dirname(file));
   } catch (err) {
-    throw ioError(err, 'writing metadata file failed', { path: file });
+    throw ioError(err, what, { path: file });
   }
 }
 

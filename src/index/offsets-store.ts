@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CommitLogError, ErrorCode, invalidArgument, ioError } from '../errors.js';
 import { xxh3Hex } from '../hash.js';
-import { fsyncDir, fsyncDirAsync, readGuardedJson } from './checkpoint.js';
+import { fsyncDir, fsyncDirAsync, readGuardedJson, writeGuardedJsonAsync } from './checkpoint.js';
 
 const OFFSETS_DIR = '.offsets';
 export const MAX_GROUP_NAME_LENGTH = 255;
@@ -279,9 +279,9 @@ export class OffsetsStore {
 }
 
 /**
- * The same bytes as checkpoint.ts's writeGuardedJson, written on the thread pool: a
- * broker commits offsets at its consumers' pace, and an fsync on the event loop would
- * stall every connection meanwhile.
+ * A guarded file written on the thread pool (writeGuardedJsonAsync): a broker commits
+ * offsets at its consumers' pace, and an fsync on the event loop would stall every
+ * connection meanwhile.
  */
 async function writeGroupFile(g: Group): Promise<void> {
   if (g.topics.size === 0) return removeGroupFile(g.file);
@@ -291,22 +291,7 @@ async function writeGroupFile(g: Group): Promise<void> {
     for (const [p, s] of partitions) out[p] = s;
     topics[topic] = out;
   }
-  const json = JSON.stringify({ v: 1, group: g.name, topics });
-  const text = `${json}\nxxh3:${xxh3Hex(json)}\n`;
-  const tmp = `${g.file}.tmp`;
-  try {
-    const handle = await fs.promises.open(tmp, 'w', 0o644);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.promises.rename(tmp, g.file);
-    await fsyncDirAsync(path.dirname(g.file));
-  } catch (err) {
-    throw ioError(err, `writing the committed offsets of group ${JSON.stringify(g.name)} failed`, { path: g.file });
-  }
+  await writeGuardedJsonAsync(g.file, { v: 1, group: g.name, topics }, `writing the committed offsets of group ${JSON.stringify(g.name)} failed`);
 }
 
 /** A group left with no offsets (its topics were deleted) has no file. */
