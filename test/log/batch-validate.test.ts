@@ -12,6 +12,7 @@ import {
 } from '../../src/log/batch.js';
 import { validateRecords } from '../../src/log/batch-validate.js';
 import { testSeed, tmpDir } from '../helpers/tmp.js';
+import { varint } from '../helpers/varint.js';
 
 // kafkajs: its producer's batch encoder (to prove real batches pass) and its decoder (the cross-check).
 const require = createRequire(import.meta.url);
@@ -28,17 +29,6 @@ const TS = 1_700_000_000_000;
 
 // ---------------------------------------------------------------- hand-made batches
 
-/** Test-side zigzag varint, independent of the codec's. */
-function varint(n: number): number[] {
-  let u = n >= 0 ? n * 2 : -n * 2 - 1;
-  const out: number[] = [];
-  while (u >= 0x80) {
-    out.push((u % 0x80) | 0x80);
-    u = Math.floor(u / 0x80);
-  }
-  out.push(u);
-  return out;
-}
 
 /** A length-prefixed field: null is length -1. */
 function field(s: string | null): number[] {

@@ -8,6 +8,7 @@ import {
   MAGIC_POS, RECORD_COUNT_POS, batchSizeOf, decodeBatches, decodeRecords, encodeBatch, readBatchHeader,
   setBaseOffset, verifyBatch,
 } from '../../src/log/batch.js';
+import { varint } from '../helpers/varint.js';
 
 // kafkajs's internal RecordBatch v2 codec: an independent implementation to cross-check against.
 const require = createRequire(import.meta.url);
@@ -57,17 +58,6 @@ function expected(r: ProducerRecord, offset: number, defaultTimestamp: number): 
   return { offset, timestamp: r.timestamp ?? defaultTimestamp, key: hex(r.key), value: hex(r.value), headers: headerList(r.headers) };
 }
 
-/** Test-side zigzag varint, independent of the codec's. */
-function varint(n: number): number[] {
-  let u = n >= 0 ? n * 2 : -n * 2 - 1;
-  const out: number[] = [];
-  while (u >= 0x80) {
-    out.push((u % 0x80) | 0x80);
-    u = Math.floor(u / 0x80);
-  }
-  out.push(u);
-  return out;
-}
 
 /** Recomputes the CRC after a test edits a field inside it. */
 function reseal(buf: Buffer, position = 0): Buffer {
