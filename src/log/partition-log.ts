@@ -446,8 +446,11 @@ export class PartitionLog {
       this.fail(err, 'sealing segment failed');
     } finally {
       old.refs--;
-      if (old.deleted) void this.finishDelete(old);
-      else if (!this.closed) this.options.cache.adopt(old);
+      // Deleted meanwhile (retention, once it was sealed): the last holder finishes the
+      // delete, which may be a reader still holding a slice, not this seal.
+      if (old.deleted) {
+        if (old.refs === 0) void this.finishDelete(old);
+      } else if (!this.closed) this.options.cache.adopt(old);
     }
   }
 
