@@ -2,7 +2,7 @@
  * Question (issue 9, benchmark (a)): does a consumer catching up on data that is not
  * in the page cache slow down a light producer's acknowledgements, and how much of
  * that does the broker's prefetch (cold pages read in on the thread pool before the
- * sendfile, src/net/zero-copy.ts) take away?
+ * sendfile, src/net/broker/zero-copy.ts) take away?
  *
  * Setup, once: a writer child fills topic `cold` (COLD_PARTITIONS partitions) with
  * --cold-mib MiB (default 2048) of 64 KiB batches in sealed 256 MiB segments and
@@ -45,9 +45,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { encodeBatch } from '../src/log/batch.js';
 import { CommitLog } from '../src/log/commit-log.js';
-import { encodeFrame, FRAME_PREFIX_BYTES, FrameDecoder } from '../src/net/frame.js';
-import { API_VERSION, decodeResponse, encodeRequest, type RequestBody } from '../src/net/messages.js';
-import { startBroker } from '../src/net/server.js';
+import { encodeFrame, FRAME_PREFIX_BYTES, FrameDecoder } from '../src/net/protocol/frame.js';
+import { API_VERSION, decodeResponse, encodeRequest, type RequestBody } from '../src/net/protocol/messages.js';
+import { startBroker } from '../src/net/broker/server.js';
 import { formatNumber, formatRatio, machineInfo, renderTable, round, sleep, tempRoot } from './lib.js';
 
 const COLD_TOPIC = 'cold';

@@ -36,12 +36,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommitLog } from '../src/log/commit-log.js';
-import { Admin } from '../src/net/admin.js';
-import { Consumer } from '../src/net/consumer.js';
-import { encodeFrame } from '../src/net/frame.js';
-import { API_VERSION, encodeRequest } from '../src/net/messages.js';
-import { Producer } from '../src/net/producer.js';
-import { startBroker, type Broker, type BrokerOptions } from '../src/net/server.js';
+import { Admin } from '../src/net/client/admin.js';
+import { Consumer } from '../src/net/client/consumer.js';
+import { encodeFrame } from '../src/net/protocol/frame.js';
+import { API_VERSION, encodeRequest } from '../src/net/protocol/messages.js';
+import { Producer } from '../src/net/client/producer.js';
+import { startBroker, type Broker, type BrokerOptions } from '../src/net/broker/server.js';
 import { formatNumber, formatRatio, machineInfo, renderTable, round, sleep, tempRoot } from './lib.js';
 
 const TOPIC = 'bench';

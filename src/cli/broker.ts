@@ -14,7 +14,7 @@
 import { CommitLogError, ErrorCode } from '../errors.js';
 import { CommitLog } from '../log/commit-log.js';
 import type { FlushPolicy } from '../log/partition-log.js';
-import { startBroker, type Broker } from '../net/server.js';
+import { startBroker, type Broker } from '../net/broker/server.js';
 import { resolveSettings, type SettingName } from '../ops/config.js';
 import { createLogger, type CliLogger, type LogLevel } from '../ops/logger.js';
 import { BrokerMetrics, serveMetrics, type MetricsServer } from '../ops/metrics.js';

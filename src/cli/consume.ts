@@ -12,8 +12,8 @@
  * resumes from the group's committed offsets, commits its position every second and
  * commits the final position before exiting (records printed are records consumed).
  */
-import { Consumer, type ConsumerStart } from '../net/consumer.js';
-import type { ConsumerRecord } from '../net/client-types.js';
+import { Consumer, type ConsumerStart } from '../net/client/consumer.js';
+import type { ConsumerRecord } from '../net/client/client-types.js';
 import { CLIENT_OPTIONS, CLIENT_USAGE, CLI_TIMEOUT_MS, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
 
 const USAGE = `usage: commitlog consume TOPIC [--partition N] [--from earliest|latest|OFFSET|TIME]

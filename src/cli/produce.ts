@@ -26,8 +26,8 @@
  * stops and the exit code says whether the records read so far were acknowledged.
  */
 import { CommitLogError } from '../errors.js';
-import type { RecordMetadata } from '../net/client-types.js';
-import { Producer, type Acks } from '../net/producer.js';
+import type { RecordMetadata } from '../net/client/client-types.js';
+import { Producer, type Acks } from '../net/client/producer.js';
 import { CLIENT_OPTIONS, CLIENT_USAGE, CLI_TIMEOUT_MS, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
 
 const USAGE = `usage: commitlog produce TOPIC [--partition N] [--key KEY | --key-separator SEP]

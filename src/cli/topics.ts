@@ -6,7 +6,7 @@
  * data-dir.ts), which is also how `describe` learns sizes on disk: the protocol's
  * Metadata response carries offsets only.
  */
-import { Admin } from '../net/admin.js';
+import { Admin } from '../net/client/admin.js';
 import { FileReader, locate, scanSegment, type PartitionFiles } from '../ops/data-dir.js';
 import { diskUsage } from '../ops/metrics.js';
 import { formatBytes } from '../ops/progress.js';

@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import { DEFAULT_TOPIC_CONFIG, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES } from '../log/topic-config.js';
-import { DEFAULT_PORT } from '../net/server.js';
+import { DEFAULT_PORT } from '../net/broker/server.js';
 import { LOG_LEVELS } from './logger.js';
 
 export class ConfigError extends Error {

@@ -22,7 +22,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { CommitLog, Logger } from '../log/commit-log.js';
 import type { FlushHooks } from '../log/partition-log.js';
 import { sendfileStats } from '../native.js';
-import type { Broker, BrokerObserver, RequestObservation } from '../net/server.js';
+import type { Broker, BrokerObserver, RequestObservation } from '../net/broker/server.js';
 
 /** Seconds: from 100 us (a pipelined metadata request) to 10 s (a long poll or a slow disk). */
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

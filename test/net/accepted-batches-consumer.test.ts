@@ -9,7 +9,7 @@ import { CommitLogError, ErrorCode } from '../../src/errors.js';
 import { ATTRIBUTES_POS, CRC_POS, encodeBatch } from '../../src/log/batch.js';
 import type { ProducerRecord } from '../../src/log/record.js';
 import { crc32c } from '../../src/native.js';
-import { Consumer } from '../../src/net/consumer.js';
+import { Consumer } from '../../src/net/client/consumer.js';
 import { rng, testSeed } from '../helpers/tmp.js';
 import { inProcessBroker, quiet, within } from './client-helpers.js';
 

@@ -8,8 +8,8 @@
 import test from 'ava';
 import { CommitLogError, ErrorCode } from '../../src/errors.js';
 import { CRC_POS, encodeBatch, RECORD_COUNT_POS } from '../../src/log/batch.js';
-import type { ConsumerRecord } from '../../src/net/client-types.js';
-import { Consumer, type ConsumerOptions } from '../../src/net/consumer.js';
+import type { ConsumerRecord } from '../../src/net/client/client-types.js';
+import { Consumer, type ConsumerOptions } from '../../src/net/client/consumer.js';
 import { fakeBroker, quiet, within, type FakeBroker } from './client-helpers.js';
 
 const TOPIC = 't';

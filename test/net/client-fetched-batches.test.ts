@@ -1,11 +1,11 @@
 /**
- * readFetched (src/net/fetched-batches.ts): what the Consumer hands out of a fetch
+ * readFetched (src/net/client/fetched-batches.ts): what the Consumer hands out of a fetch
  * payload, and where it stops, for hand-made payloads with damage at known places.
  */
 import test from 'ava';
 import { ErrorCode } from '../../src/errors.js';
 import { encodeBatch } from '../../src/log/batch.js';
-import { readFetched } from '../../src/net/fetched-batches.js';
+import { readFetched } from '../../src/net/client/fetched-batches.js';
 
 function batch(baseOffset: number, count: number): Buffer {
   return encodeBatch(Array.from({ length: count }, (_, i) => ({ value: `r${baseOffset + i}` })), { baseOffset, timestamp: 1000 });

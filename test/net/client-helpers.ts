@@ -16,9 +16,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommitLog } from '../../src/log/commit-log.js';
 import { readBatchHeader } from '../../src/log/batch.js';
-import { encodeFrame, FrameDecoder } from '../../src/net/frame.js';
-import { decodeRequest, encodeResponse, type RequestBody, type ResponseBody } from '../../src/net/messages.js';
-import { startBroker, type Broker } from '../../src/net/server.js';
+import { encodeFrame, FrameDecoder } from '../../src/net/protocol/frame.js';
+import { decodeRequest, encodeResponse, type RequestBody, type ResponseBody } from '../../src/net/protocol/messages.js';
+import { startBroker, type Broker } from '../../src/net/broker/server.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 export const quiet = { info: (): void => undefined, warn: (): void => undefined };

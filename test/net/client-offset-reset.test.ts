@@ -7,11 +7,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { CommitLogError, ErrorCode } from '../../src/errors.js';
 import { OffsetsStore } from '../../src/index/offsets-store.js';
-import { Admin } from '../../src/net/admin.js';
-import type { ConsumerRecord } from '../../src/net/client-types.js';
-import { Consumer, type ConsumerOptions, type OffsetReset } from '../../src/net/consumer.js';
-import { Producer } from '../../src/net/producer.js';
-import { startBroker } from '../../src/net/server.js';
+import { Admin } from '../../src/net/client/admin.js';
+import type { ConsumerRecord } from '../../src/net/client/client-types.js';
+import { Consumer, type ConsumerOptions, type OffsetReset } from '../../src/net/client/consumer.js';
+import { Producer } from '../../src/net/client/producer.js';
+import { startBroker } from '../../src/net/broker/server.js';
 import { inProcessBroker, quiet, within, type InProcessBroker } from './client-helpers.js';
 
 const TOPIC = 't';

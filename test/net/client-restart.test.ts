@@ -14,10 +14,10 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { CommitLogError, ErrorCode } from '../../src/errors.js';
-import { Admin } from '../../src/net/admin.js';
-import type { ConsumerRecord, RecordMetadata } from '../../src/net/client-types.js';
-import { Consumer } from '../../src/net/consumer.js';
-import { Producer } from '../../src/net/producer.js';
+import { Admin } from '../../src/net/client/admin.js';
+import type { ConsumerRecord, RecordMetadata } from '../../src/net/client/client-types.js';
+import { Consumer } from '../../src/net/client/consumer.js';
+import { Producer } from '../../src/net/client/producer.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { BrokerChild, freePort, quiet, sleep, within } from './client-helpers.js';
 

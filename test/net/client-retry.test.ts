@@ -6,8 +6,8 @@
 import test from 'ava';
 import net from 'node:net';
 import { CommitLogError, ErrorCode } from '../../src/errors.js';
-import { backoffMs, isConnectionError } from '../../src/net/client-types.js';
-import { Producer } from '../../src/net/producer.js';
+import { backoffMs, isConnectionError } from '../../src/net/client/client-types.js';
+import { Producer } from '../../src/net/client/producer.js';
 import { rng, testSeed } from '../helpers/tmp.js';
 import { within } from './client-helpers.js';
 

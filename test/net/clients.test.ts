@@ -6,14 +6,14 @@ import path from 'node:path';
 import { CommitLogError, ErrorCode } from '../../src/errors.js';
 import { xxh3Low32 } from '../../src/hash.js';
 import { CommitLog } from '../../src/log/commit-log.js';
-import { Admin } from '../../src/net/admin.js';
-import { isConnectionError, isRetriable, parseBroker, type ConsumerRecord } from '../../src/net/client-types.js';
-import { Connection } from '../../src/net/connection.js';
-import { Consumer, type ConsumerOptions } from '../../src/net/consumer.js';
-import { encodeFrame, FrameDecoder } from '../../src/net/frame.js';
-import { decodeRequest, encodeResponse } from '../../src/net/messages.js';
-import { Producer, type ProducerOptions } from '../../src/net/producer.js';
-import { startBroker, type Broker } from '../../src/net/server.js';
+import { Admin } from '../../src/net/client/admin.js';
+import { isConnectionError, isRetriable, parseBroker, type ConsumerRecord } from '../../src/net/client/client-types.js';
+import { Connection } from '../../src/net/client/connection.js';
+import { Consumer, type ConsumerOptions } from '../../src/net/client/consumer.js';
+import { encodeFrame, FrameDecoder } from '../../src/net/protocol/frame.js';
+import { decodeRequest, encodeResponse } from '../../src/net/protocol/messages.js';
+import { Producer, type ProducerOptions } from '../../src/net/client/producer.js';
+import { startBroker, type Broker } from '../../src/net/broker/server.js';
 
 // End to end: each test opens its own CommitLog and broker on an ephemeral port.
 

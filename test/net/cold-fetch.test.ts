@@ -6,10 +6,10 @@ import os from 'node:os';
 import { CommitLogError, ErrorCode } from '../../src/errors.js';
 import { CommitLog } from '../../src/log/commit-log.js';
 import { pageSize, residentPages, sendfileStats } from '../../src/native.js';
-import { encodeFrame, FrameDecoder } from '../../src/net/frame.js';
-import { API_VERSION, decodeResponse, encodeRequest, type ResponseHeader } from '../../src/net/messages.js';
-import { startBroker, type Broker, type BrokerOptions } from '../../src/net/server.js';
-import { PrefetchLimiter, type TransferEvent } from '../../src/net/zero-copy.js';
+import { encodeFrame, FrameDecoder } from '../../src/net/protocol/frame.js';
+import { API_VERSION, decodeResponse, encodeRequest, type ResponseHeader } from '../../src/net/protocol/messages.js';
+import { startBroker, type Broker, type BrokerOptions } from '../../src/net/broker/server.js';
+import { PrefetchLimiter, type TransferEvent } from '../../src/net/broker/zero-copy.js';
 import { dropSegmentPages, inMemoryFs, noReadAround } from '../helpers/page-cache.js';
 import { tmpDir } from '../helpers/tmp.js';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { CommitLogError } from '../../src/errors.js';
-import { DEFAULT_MAX_FRAME_BYTES, FRAME_PREFIX_BYTES, FrameDecoder, encodeFrame, type Frame } from '../../src/net/frame.js';
+import { DEFAULT_MAX_FRAME_BYTES, FRAME_PREFIX_BYTES, FrameDecoder, encodeFrame, type Frame } from '../../src/net/protocol/frame.js';
 
 interface Spec {
   header: Buffer;

@@ -11,7 +11,7 @@ import {
   type RequestHeader,
   type ResponseBody,
   type ResponseHeader,
-} from '../../src/net/messages.js';
+} from '../../src/net/protocol/messages.js';
 
 const BIG = 2 ** 40 + 12345; // above 2^32
 const MAX = Number.MAX_SAFE_INTEGER;

@@ -8,9 +8,9 @@ import { ErrorCode } from '../../src/errors.js';
 import { CommitLog, type CommitLogOptions } from '../../src/log/commit-log.js';
 import { encodeBatch, readBatchHeader, setBaseOffset } from '../../src/log/batch.js';
 import { sendfileStats } from '../../src/native.js';
-import { encodeFrame, FrameDecoder } from '../../src/net/frame.js';
-import { API_VERSION, decodeResponse, encodeRequest, type RequestBody, type ResponseHeader } from '../../src/net/messages.js';
-import { MAX_PENDING_BYTES, MAX_PENDING_REQUESTS, startBroker, type Broker, type BrokerOptions } from '../../src/net/server.js';
+import { encodeFrame, FrameDecoder } from '../../src/net/protocol/frame.js';
+import { API_VERSION, decodeResponse, encodeRequest, type RequestBody, type ResponseHeader } from '../../src/net/protocol/messages.js';
+import { MAX_PENDING_BYTES, MAX_PENDING_REQUESTS, startBroker, type Broker, type BrokerOptions } from '../../src/net/broker/server.js';
 import { rng, testSeed, tmpDir, until } from '../helpers/tmp.js';
 
 // Serial: several tests read process-wide counters (sendfile bytes, memory) or time things.

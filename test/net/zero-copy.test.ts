@@ -7,8 +7,8 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { CommitLogError } from '../../src/errors.js';
 import { sendfile, sendfileStats } from '../../src/native.js';
-import { encodeFrame } from '../../src/net/frame.js';
-import { sendFileRange } from '../../src/net/zero-copy.js';
+import { encodeFrame } from '../../src/net/protocol/frame.js';
+import { sendFileRange } from '../../src/net/broker/zero-copy.js';
 
 // These tests share the process-wide sendfile counters and saturate loopback: serial.
 

@@ -27,11 +27,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { CommitLogError, ErrorCode } from '../../src/errors.js';
 import { decodeBatches } from '../../src/log/batch.js';
-import { Admin } from '../../src/net/admin.js';
-import { isConnectionError } from '../../src/net/client-types.js';
-import { Connection } from '../../src/net/connection.js';
-import { Consumer } from '../../src/net/consumer.js';
-import { Producer } from '../../src/net/producer.js';
+import { Admin } from '../../src/net/client/admin.js';
+import { isConnectionError } from '../../src/net/client/client-types.js';
+import { Connection } from '../../src/net/client/connection.js';
+import { Consumer } from '../../src/net/client/consumer.js';
+import { Producer } from '../../src/net/client/producer.js';
 import { killBroker, logEvents, spawnBroker, startBroker, type BrokerProcess, type RunningBroker } from './broker-process.js';
 import { isExact, keyOf, publish, randInt, recordOf, resolveSeed, rng, size, sleep, tempDir, within, type RecordId, type Rng } from './helpers.js';
 

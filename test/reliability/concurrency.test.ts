@@ -24,7 +24,7 @@ import { CommitLogError, ErrorCode } from '../../src/errors.js';
 import { decodeBatches, verifyBatch } from '../../src/log/batch.js';
 import { CommitLog } from '../../src/log/commit-log.js';
 import type { LogRecord } from '../../src/log/record.js';
-import { startBroker } from '../../src/net/server.js';
+import { startBroker } from '../../src/net/broker/server.js';
 import { isExact, keyOf, pick, publish, randInt, recordOf, resolveSeed, rng, size, sleep, tempDir, within } from './helpers.js';
 import { fetchBody, WireClient } from './wire.js';
 

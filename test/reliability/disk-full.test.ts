@@ -20,7 +20,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { decodeBatches, readBatchHeader, setBaseOffset } from '../../src/log/batch.js';
 import { CommitLog } from '../../src/log/commit-log.js';
 import '../../src/native.js';
-import { startBroker as startInProcessBroker } from '../../src/net/server.js';
+import { startBroker as startInProcessBroker } from '../../src/net/broker/server.js';
 import { startBroker, stopBroker, type RunningBroker } from './broker-process.js';
 import { publish, recordOf, sleep } from './helpers.js';
 import { batch, fetchBody, produceBody, WireClient } from './wire.js';

@@ -6,8 +6,8 @@
 import net from 'node:net';
 import { encodeBatch } from '../../src/log/batch.js';
 import type { ProducerRecord } from '../../src/log/record.js';
-import { encodeFrame, FrameDecoder } from '../../src/net/frame.js';
-import { API_VERSION, decodeResponse, encodeRequest, type RequestBody, type ResponseHeader } from '../../src/net/messages.js';
+import { encodeFrame, FrameDecoder } from '../../src/net/protocol/frame.js';
+import { API_VERSION, decodeResponse, encodeRequest, type RequestBody, type ResponseHeader } from '../../src/net/protocol/messages.js';
 
 const EMPTY = Buffer.alloc(0);
 

@@ -15,9 +15,9 @@
  *
  * Concurrency: single JS thread; no I/O, no timers.
  */
-import { CommitLogError, ErrorCode } from '../errors.js';
-import { encodeBatch } from '../log/batch.js';
-import type { ProducerRecord } from '../log/record.js';
+import { CommitLogError, ErrorCode } from '../../errors.js';
+import { encodeBatch } from '../../log/batch.js';
+import type { ProducerRecord } from '../../log/record.js';
 import { Draft, NO_RECORDS, rejectRecords, type Owner } from './producer-batch.js';
 
 export class Accumulator {

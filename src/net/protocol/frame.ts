@@ -25,7 +25,7 @@
  *
  * Not thread-safe; one decoder per connection.
  */
-import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
+import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
 
 /** The receiver's default limit on `length` (everything after the length field): 16 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;

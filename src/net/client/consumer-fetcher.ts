@@ -14,13 +14,13 @@
  * Concurrency: single JS thread; the Consumer calls fetch() whenever a partition may
  * go on, and stop() when it closes.
  */
-import { CommitLogError, ErrorCode } from '../errors.js';
-import type { Logger } from '../log/commit-log.js';
-import type { LogRecord } from '../log/record.js';
+import { CommitLogError, ErrorCode } from '../../errors.js';
+import type { Logger } from '../../log/commit-log.js';
+import type { LogRecord } from '../../log/record.js';
 import { backoffMs, isRetriable, type RetryPolicy } from './client-types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { readFetched } from './fetched-batches.js';
-import type { OffsetSpec } from './messages.js';
+import type { OffsetSpec } from '../protocol/messages.js';
 
 /** What a partition whose position is out of range does (Kafka's auto.offset.reset). */
 export type AutoOffsetReset = 'earliest' | 'latest' | 'none';

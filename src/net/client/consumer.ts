@@ -55,9 +55,9 @@
  * Concurrency: single JS thread; one iteration at a time is the intended use (two
  * concurrent iterations share the records between them).
  */
-import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
-import type { Logger } from '../log/commit-log.js';
-import type { LogRecord } from '../log/record.js';
+import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
+import type { Logger } from '../../log/commit-log.js';
+import type { LogRecord } from '../../log/record.js';
 import {
   backoffMs,
   intOption,
@@ -72,8 +72,8 @@ import {
 } from './client-types.js';
 import { Connection, type ConnectionOptions, type Response } from './connection.js';
 import { Fetcher, type AutoOffsetReset, type Fetched, type OffsetReset, type PartitionState } from './consumer-fetcher.js';
-import { DEFAULT_MAX_FRAME_BYTES } from './frame.js';
-import type { PartitionMetadata, RequestBody } from './messages.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
+import type { PartitionMetadata, RequestBody } from '../protocol/messages.js';
 
 export type { AutoOffsetReset, OffsetReset } from './consumer-fetcher.js';
 

@@ -17,9 +17,9 @@
  *
  * Pure functions: no I/O, no state; keys and values are views of the payload.
  */
-import { CommitLogError, ErrorCode } from '../errors.js';
-import { decodeBatches, LOG_OVERHEAD, readBatchHeader, verifyBatch, type BatchHeader } from '../log/batch.js';
-import type { LogRecord } from '../log/record.js';
+import { CommitLogError, ErrorCode } from '../../errors.js';
+import { decodeBatches, LOG_OVERHEAD, readBatchHeader, verifyBatch, type BatchHeader } from '../../log/batch.js';
+import type { LogRecord } from '../../log/record.js';
 
 /** The smallest legal batch length: a header with no records. */
 const MIN_BATCH_LENGTH = 61 - LOG_OVERHEAD;

@@ -3,9 +3,9 @@
  * Pure functions of the record, the partition count and a per-topic round-robin
  * counter; no I/O.
  */
-import { invalidArgument } from '../errors.js';
-import { xxh3Low32 } from '../hash.js';
-import type { ProducerRecord } from '../log/record.js';
+import { invalidArgument } from '../../errors.js';
+import { xxh3Low32 } from '../../hash.js';
+import type { ProducerRecord } from '../../log/record.js';
 
 /** Picks a partition in [0, partitions) for a record sent without one. */
 export type PartitionerFn = (record: ProducerRecord, partitions: number, topic: string) => number;

@@ -12,8 +12,8 @@
  *
  * Concurrency: single JS thread; no I/O here.
  */
-import { invalidArgument } from '../errors.js';
-import type { ProducerRecord } from '../log/record.js';
+import { invalidArgument } from '../../errors.js';
+import type { ProducerRecord } from '../../log/record.js';
 import type { RecordMetadata } from './client-types.js';
 
 export type Resolve = (value: never) => void;

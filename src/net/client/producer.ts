@@ -42,8 +42,8 @@
  * not copied before encoding: do not mutate a record (or its Buffers) until its
  * promise settles.
  */
-import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
-import type { ProducerRecord } from '../log/record.js';
+import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
+import type { ProducerRecord } from '../../log/record.js';
 import {
   backoffMs,
   intOption,
@@ -57,8 +57,8 @@ import {
   type RetryPolicy,
 } from './client-types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import { DEFAULT_MAX_FRAME_BYTES } from './frame.js';
-import type { Acks as WireAcks } from './messages.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
+import type { Acks as WireAcks } from '../protocol/messages.js';
 import { choosePartition, partitionerOption, type Partitioner } from './partitioner.js';
 import { Accumulator } from './producer-accumulator.js';
 import { capture, captured, Delivery, estimateRecord, rejectOwner, resolveRecords, type Draft, type Owner, type Resolve } from './producer-batch.js';

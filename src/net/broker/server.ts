@@ -22,14 +22,14 @@
  * Nothing a client sends stops the broker or disturbs its other connections.
  */
 import net from 'node:net';
-import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
-import { OffsetsStore } from '../index/offsets-store.js';
-import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LOG_OVERHEAD, RECORD_COUNT_POS } from '../log/batch.js';
-import type { CommitLog, Logger } from '../log/commit-log.js';
-import type { LogSlice } from '../log/partition-log.js';
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from './frame.js';
+import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
+import { OffsetsStore } from '../../index/offsets-store.js';
+import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LOG_OVERHEAD, RECORD_COUNT_POS } from '../../log/batch.js';
+import type { CommitLog, Logger } from '../../log/commit-log.js';
+import type { LogSlice } from '../../log/partition-log.js';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from '../protocol/frame.js';
 import { errorFields, handle, type Reply } from './handlers.js';
-import { API_VERSION, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from './messages.js';
+import { API_VERSION, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from '../protocol/messages.js';
 import { PREFETCH_CHUNK_BYTES, PrefetchLimiter, prefetchRange, sendFileRange, type ColdReadOptions, type TransferEvent } from './zero-copy.js';
 
 export const DEFAULT_HOST = '127.0.0.1';

@@ -3,8 +3,8 @@
  * where the broker is, the options every client takes, and which failures are worth
  * a retry. No I/O here.
  */
-import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
-import type { LogRecord } from '../log/record.js';
+import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
+import type { LogRecord } from '../../log/record.js';
 
 /** 'host:port' ('[::1]:9092' for IPv6), or the two parts. */
 export type BrokerAddress = string | { host: string; port: number };

@@ -1,5 +1,5 @@
 /**
- * Typed codec for the protocol's header messages (src/net/commitlog.proto, the single
+ * Typed codec for the protocol's header messages (src/net/protocol/commitlog.proto, the single
  * source of truth; docs/protocol.md). Turns RequestHeader / ResponseHeader bytes
  * into the plain TypeScript objects below and back. Frames and payloads are
  * frame.ts's business: no record batch ever passes through this module.
@@ -23,7 +23,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
+import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
 
 /** The protocol version this codec implements; sent in every request. */
 export const API_VERSION = 1;
@@ -191,13 +191,13 @@ export interface ResponseHeader {
 
 function loadSchema(): protobuf.Root {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  // From src/net (tsx) the .proto sits beside this file. tsc does not copy it, so
-  // compiled code (dist/net or dist/src/net, depending on rootDir) reads the one in
-  // the package's src/net.
+  // From src/net/protocol (tsx) the .proto sits beside this file. tsc does not copy
+  // it, so compiled code (dist/net/protocol or dist/src/net/protocol, depending on
+  // rootDir) reads the one in the package's src/net/protocol.
   const candidates = [
     path.join(here, 'commitlog.proto'),
-    path.join(here, '..', '..', 'src', 'net', 'commitlog.proto'),
-    path.join(here, '..', '..', '..', 'src', 'net', 'commitlog.proto'),
+    path.join(here, '..', '..', '..', 'src', 'net', 'protocol', 'commitlog.proto'),
+    path.join(here, '..', '..', '..', '..', 'src', 'net', 'protocol', 'commitlog.proto'),
   ];
   const file = candidates.find((candidate) => existsSync(candidate));
   if (file === undefined) throw new Error(`commitlog: protocol schema not found, looked at ${candidates.join(', ')}`);

@@ -10,11 +10,11 @@
  * throws is answered with the error's code by the caller; long-polls end early when
  * `signal` aborts (the connection closed or the broker is shutting down).
  */
-import { CommitLogError, ErrorCode } from '../errors.js';
-import type { OffsetsStore } from '../index/offsets-store.js';
-import type { CommitLog } from '../log/commit-log.js';
-import type { LogSlice } from '../log/partition-log.js';
-import type { TopicConfig } from '../log/topic-config.js';
+import { CommitLogError, ErrorCode } from '../../errors.js';
+import type { OffsetsStore } from '../../index/offsets-store.js';
+import type { CommitLog } from '../../log/commit-log.js';
+import type { LogSlice } from '../../log/partition-log.js';
+import type { TopicConfig } from '../../log/topic-config.js';
 import type {
   CreateTopicRequest,
   FetchRequest,
@@ -25,7 +25,7 @@ import type {
   ProduceRequest,
   RequestBody,
   ResponseBody,
-} from './messages.js';
+} from '../protocol/messages.js';
 
 /** A fetch that leaves max_bytes at 0 gets up to this much. */
 export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024;

@@ -32,10 +32,10 @@
  * owner's business: a failed Connection stays failed.
  */
 import net from 'node:net';
-import { CommitLogError, ErrorCode, type ErrorCodeValue } from '../errors.js';
+import { CommitLogError, ErrorCode, type ErrorCodeValue } from '../../errors.js';
 import { connectionError, intOption } from './client-types.js';
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from './frame.js';
-import { API_VERSION, decodeResponse, encodeRequest, type RequestBody, type ResponseHeader } from './messages.js';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from '../protocol/frame.js';
+import { API_VERSION, decodeResponse, encodeRequest, type RequestBody, type ResponseHeader } from '../protocol/messages.js';
 
 export interface ConnectionOptions {
   host: string;

@@ -33,8 +33,8 @@
 import { read } from 'node:fs';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { CommitLogError, ErrorCode, invalidArgument, ioError } from '../errors.js';
-import { firstNonResident, prefetch, sendfile } from '../native.js';
+import { CommitLogError, ErrorCode, invalidArgument, ioError } from '../../errors.js';
+import { firstNonResident, prefetch, sendfile } from '../../native.js';
 
 /** Chunk size of the copying fallback. */
 const FALLBACK_CHUNK_BYTES = 256 * 1024;

@@ -10,10 +10,10 @@
  * Errors are the broker's codes (ERR_UNKNOWN_TOPIC, ERR_TOPIC_EXISTS, ...) or ERR_IO
  * for the connection. Calls may run concurrently; they pipeline on the connection.
  */
-import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
+import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
 import { backoffMs, intOption, isRetriable, parseBroker, retryPolicy, sleep, type ClientOptions, type RetryOptions, type RetryPolicy } from './client-types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import type { CreateTopicRequest, ListOffsetsRequest, RequestBody, ResponseBody, TopicMetadata } from './messages.js';
+import type { CreateTopicRequest, ListOffsetsRequest, RequestBody, ResponseBody, TopicMetadata } from '../protocol/messages.js';
 
 export interface AdminOptions extends ClientOptions, RetryOptions {
   /** Reconnect attempts after a connection failure; default 5 (an admin call should answer, not wait out an outage). */
