@@ -14,9 +14,10 @@
  * shows on stderr when stderr is a terminal and stdout is not.
  */
 import fs from 'node:fs';
-import { ATTRIBUTES_POS, BATCH_HEADER_BYTES, BATCH_LENGTH_POS, CONTROL_MASK, LOG_OVERHEAD, MAGIC, MAGIC_POS, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_MASK, decodeRecords, readBatchHeader, verifyBatch } from '../log/batch.js';
+import { ATTRIBUTES_POS, CONTROL_MASK, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_MASK, decodeRecords, verifyBatch } from '../log/batch.js';
+import { BatchWalker } from '../log/batch-walker.js';
 import type { LogRecord } from '../log/record.js';
-import { FileReader, batchProblem, locate, tailExtent, withoutPosition, type SegmentFiles } from '../ops/data-dir.js';
+import { FileReader, locate, tailExtent, withoutPosition, type SegmentFiles } from '../ops/data-dir.js';
 import { createProgress, type Progress } from '../ops/progress.js';
 import { Output, guard, intFlag, parse } from './args.js';
 
@@ -78,24 +79,11 @@ async function dumpSegment(out: Output, s: SegmentFiles, withRecords: boolean, b
   try {
     out.push(`Dumping ${s.log}\n`);
     out.push(`segment baseOffset: ${s.baseOffset} fileBytes: ${file.size} cq: ${sizeOf(s.cq)} tix: ${sizeOf(s.tix)}\n`);
-    let pos = 0;
     let batches = 0;
     let records = 0;
-    let end = 'end of data';
-    for (;;) {
-      const head = file.bytes(pos, BATCH_HEADER_BYTES);
-      if (head.length < LOG_OVERHEAD) break;
-      const batchLength = head.readInt32BE(BATCH_LENGTH_POS);
-      if (batchLength === 0) break;
-      const frameOk = batchLength >= BATCH_HEADER_BYTES - LOG_OVERHEAD && pos + LOG_OVERHEAD + batchLength <= file.size && head[MAGIC_POS] === MAGIC;
-      // Short when the file shrank under the dump: then the frame is reported as broken.
-      const data = frameOk ? file.bytes(pos, LOG_OVERHEAD + batchLength) : head;
-      if (!frameOk || data.length < LOG_OVERHEAD + batchLength) {
-        const why = batchProblem(file, pos);
-        end = why === null ? 'unreadable batch' : `unreadable batch (${why})`;
-        break;
-      }
-      const h = readBatchHeader(data, 0);
+    const walker = new BatchWalker(file, { end: file.size });
+    for (let b = walker.next(); b !== null; b = walker.next()) {
+      const { header: h, bytes: data, position: pos } = b;
       let problem = '';
       try {
         verifyBatch(data, 0, h.size);
@@ -112,12 +100,14 @@ async function dumpSegment(out: Output, s: SegmentFiles, withRecords: boolean, b
       }
       batches++;
       records += h.recordCount;
-      pos += h.size;
       if (out.pendingBytes >= FLUSH_BYTES) {
-        bar.update(before + pos, s.log);
+        bar.update(before + pos + h.size, s.log);
         if (!(await out.flush())) return false;
       }
     }
+    const pos = walker.at;
+    const stop = walker.ended!;
+    const end = stop.stop === 'end' ? 'end of data' : `unreadable batch (${stop.reason})`;
     const extent = pos < file.size ? tailExtent(file, pos, file.size) : pos;
     const tail = end === 'end of data' && extent > pos ? `; ${extent - pos} non-zero bytes follow (torn write)` : '';
     out.push(`${end} at position ${pos}: ${batches} batches, ${records} records${tail}\n`);

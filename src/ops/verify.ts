@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CommitLogError, ErrorCode } from '../errors.js';
 import { readRecoveryPoint, type RecoveryPoint } from '../index/checkpoint.js';
-import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS } from '../log/batch.js';
+import { BatchWalker } from '../log/batch-walker.js';
 import { CommitLog } from '../log/commit-log.js';
 import { CHECKPOINT_FILE } from '../log/file-names.js';
 import * as native from '../native.js';
@@ -147,18 +147,16 @@ function batchesOf(file: FileReader, end: number, baseOffset: number): Batches {
   const runningMax: number[] = [];
   const nextOffsets: number[] = [];
   let max = -1;
-  for (let pos = 0; pos < end; ) {
-    const h = file.bytes(pos, BATCH_HEADER_BYTES);
-    if (h.length < BATCH_HEADER_BYTES) break; // the scan saw a whole batch here; the file shrank since
-    const base = Number(h.readBigInt64BE(0));
-    const size = LOG_OVERHEAD + h.readInt32BE(BATCH_LENGTH_POS);
-    max = Math.max(max, Number(h.readBigInt64BE(MAX_TIMESTAMP_POS)));
-    relativeOffsets.push(base - baseOffset);
-    positions.push(pos);
-    sizes.push(size);
+  // The scan saw whole batches up to `end`; a walk that stops earlier means the file shrank since.
+  const walker = new BatchWalker(file, { end });
+  for (let b = walker.next(); b !== null; b = walker.next()) {
+    const h = b.header;
+    max = Math.max(max, h.maxTimestamp);
+    relativeOffsets.push(h.baseOffset - baseOffset);
+    positions.push(b.position);
+    sizes.push(h.size);
     runningMax.push(max);
-    nextOffsets.push(base + h.readInt32BE(LAST_OFFSET_DELTA_POS) + 1);
-    pos += size;
+    nextOffsets.push(h.baseOffset + h.lastOffsetDelta + 1);
   }
   return {
     count: positions.length, relativeOffsets: Float64Array.from(relativeOffsets), positions: Float64Array.from(positions), sizes: Float64Array.from(sizes),

@@ -24,7 +24,8 @@
 import net from 'node:net';
 import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
 import { OffsetsStore } from '../../index/offsets-store.js';
-import { BATCH_HEADER_BYTES, BATCH_LENGTH_POS, LOG_OVERHEAD, RECORD_COUNT_POS } from '../../log/batch.js';
+import { BATCH_HEADER_BYTES, RECORD_COUNT_POS } from '../../log/batch.js';
+import { countRecords } from '../../log/batch-walker.js';
 import type { CommitLog, Logger } from '../../log/commit-log.js';
 import type { LogSlice } from '../../log/partition-log.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from '../protocol/frame.js';
@@ -501,7 +502,7 @@ class Connection {
           }
           if (observed !== undefined) {
             observed.bytes = length;
-            observed.records = recordsIn(slice!.segment.data, slice!.position, length);
+            observed.records = countRecords(slice!.segment.data, slice!.position, slice!.position + length);
           }
         } catch (err) {
           // Half a payload is on the wire: the stream has no frame boundary any more.
@@ -602,19 +603,6 @@ function observe(body: NonNullable<RequestHeader['body']>, payload: Buffer): Obs
   const produce = body.case === 'produce';
   const records = produce && payload.length >= BATCH_HEADER_BYTES ? payload.readInt32BE(RECORD_COUNT_POS) : 0;
   return { kind: body.case, topic, started: performance.now(), durationMs: 0, errorCode: '', bytes: produce ? payload.length : 0, records };
-}
-
-/** Records in the whole batches of data[position, position + length) (their headers' counts). */
-function recordsIn(data: Buffer, position: number, length: number): number {
-  let records = 0;
-  const end = position + length;
-  for (let p = position; p + BATCH_HEADER_BYTES <= end;) {
-    const batchLength = data.readInt32BE(p + BATCH_LENGTH_POS);
-    if (batchLength <= 0) break;
-    records += data.readInt32BE(p + RECORD_COUNT_POS);
-    p += LOG_OVERHEAD + batchLength;
-  }
-  return records;
 }
 
 function failure(correlationId: number, err: unknown): { header: ResponseHeader; reply: Reply } {

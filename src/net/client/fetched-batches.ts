@@ -18,11 +18,9 @@
  * Pure functions: no I/O, no state; keys and values are views of the payload.
  */
 import { CommitLogError, ErrorCode } from '../../errors.js';
-import { decodeBatches, LOG_OVERHEAD, readBatchHeader, verifyBatch, type BatchHeader } from '../../log/batch.js';
+import { decodeBatches } from '../../log/batch.js';
+import { BatchWalker, bufferSource } from '../../log/batch-walker.js';
 import type { LogRecord } from '../../log/record.js';
-
-/** The smallest legal batch length: a header with no records. */
-const MIN_BATCH_LENGTH = 61 - LOG_OVERHEAD;
 
 export interface FetchedBatches {
   /** The records at or after the offset asked for, of the batches before any damage. */
@@ -33,45 +31,21 @@ export interface FetchedBatches {
   damage?: { offset: number; reason: CommitLogError };
 }
 
-function damaged(position: number, reason: string): CommitLogError {
-  return new CommitLogError(ErrorCode.CORRUPT_BATCH, `corrupt batch at position ${position}: ${reason}`, { position });
-}
-
-/** The header of the batch at `position` once its frame (and with checkCrcs, its CRC32C) checks out. */
-function checkedHeader(payload: Buffer, position: number, checkCrcs: boolean): BatchHeader {
-  if (checkCrcs) return verifyBatch(payload, position, payload.length);
-  const header = readBatchHeader(payload, position);
-  if (header.batchLength < MIN_BATCH_LENGTH) throw damaged(position, `batch length ${header.batchLength} is below the minimum ${MIN_BATCH_LENGTH}`);
-  if (header.size > payload.length - position) {
-    throw damaged(position, `truncated: batch length ${header.batchLength} runs past the end (${payload.length - position - LOG_OVERHEAD} bytes left)`);
-  }
-  return header;
-}
-
 /** Checks and decodes a fetch payload for records from `fromOffset` on (see the head of this file). */
 export function readFetched(payload: Buffer, fromOffset: number, checkCrcs: boolean): FetchedBatches {
   // Batch starts and the offset each one must begin at (-1: at most fromOffset).
-  let position = 0;
-  let expected = -1;
-  let damage: FetchedBatches['damage'];
+  const walker = new BatchWalker(bufferSource(payload), { end: payload.length, expect: { atMost: fromOffset }, verify: checkCrcs, strict: true });
   const starts: number[] = [];
   const firstOffsets: number[] = [];
-  while (position < payload.length) {
-    const at = expected < 0 ? fromOffset : expected;
-    try {
-      const header = checkedHeader(payload, position, checkCrcs);
-      if (expected < 0 ? header.baseOffset > fromOffset : header.baseOffset !== expected) {
-        throw damaged(position, `base offset ${header.baseOffset}, expected ${expected < 0 ? `at most ${fromOffset}` : expected}`);
-      }
-      starts.push(position);
-      firstOffsets.push(at);
-      expected = header.baseOffset + header.lastOffsetDelta + 1;
-      position += header.size;
-    } catch (err) {
-      damage = { offset: at, reason: asCorrupt(err, position) };
-      break;
-    }
+  let expected = -1;
+  for (let b = walker.next(); b !== null; b = walker.next()) {
+    starts.push(b.position);
+    firstOffsets.push(expected < 0 ? fromOffset : expected);
+    expected = b.header.baseOffset + b.header.lastOffsetDelta + 1;
   }
+  const position = walker.at;
+  const stopped = walker.error();
+  let damage: FetchedBatches['damage'] = stopped === null ? undefined : { offset: expected < 0 ? fromOffset : expected, reason: stopped };
   let records: LogRecord[];
   let end = position;
   try {
@@ -86,6 +60,10 @@ export function readFetched(payload: Buffer, fromOffset: number, checkCrcs: bool
     records = decodeBatches(payload, 0, end, fromOffset);
   }
   return { records, nextOffset: expected < 0 ? fromOffset : Math.max(fromOffset, expected), damage };
+}
+
+function damaged(position: number, reason: string): CommitLogError {
+  return new CommitLogError(ErrorCode.CORRUPT_BATCH, `corrupt batch at position ${position}: ${reason}`, { position });
 }
 
 function asCorrupt(err: unknown, position: number): CommitLogError {
