@@ -13,7 +13,8 @@
  * accumulator does the same). Each batch's response resolves its records' promises
  * with their offsets (base offset + index in the batch). The drafts are the
  * accumulator's (producer-accumulator.ts), a draft and the promises of its records
- * producer-batch.ts's, the partitioners partitioner.ts's; this module sends.
+ * producer-batch.ts's, the partitioners partitioner.ts's, the connection and the
+ * metadata requests producer-link.ts's; this module sends.
  *
  * Partition counts come from a Metadata request per topic, cached for the producer's
  * life; a batch refused with ERR_UNKNOWN_TOPIC/PARTITION drops the entry, so the next
@@ -50,13 +51,13 @@ import {
   isRetriable,
   parseBroker,
   retryPolicy,
-  sleep,
   type ClientOptions,
   type RecordMetadata,
   type RetryOptions,
   type RetryPolicy,
 } from './client-types.js';
-import { Connection, type ConnectionOptions } from './connection.js';
+import type { Connection, ConnectionOptions } from './connection.js';
+import { ProducerLink } from './producer-link.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
 import type { Acks as WireAcks } from '../protocol/messages.js';
 import { choosePartition, partitionerOption, type Partitioner } from './partitioner.js';
@@ -114,7 +115,6 @@ const WIRE_ACKS: Record<Acks, WireAcks> = { none: 'NONE', written: 'WRITTEN', fl
 export class Producer {
   private readonly host: string;
   private readonly port: number;
-  private readonly connectionOptions: ConnectionOptions;
   private readonly acks: Acks;
   private readonly lingerMs: number;
   private readonly batchBytes: number;
@@ -134,11 +134,8 @@ export class Producer {
   private lingerTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   /** Fires at the earliest delivery deadline of what is unsettled. */
   private expiryTimer: NodeJS.Timeout | undefined;
-  /** The latest retriable failure: the cause of a delivery timeout. */
-  private lastError: unknown;
-
-  private conn: Connection | undefined;
-  private connecting: Promise<Connection | undefined> | undefined;
+  /** The connection to the broker and the metadata requests (producer-link.ts). */
+  private readonly link: ProducerLink;
   /** A pump waits for the connection, a drain or a backoff; nothing else may dispatch. */
   private pumpBlocked = false;
   private pausedUntil = 0;
@@ -164,7 +161,7 @@ export class Producer {
     this.retry = retryPolicy(options);
     this.deliveryTimeoutMs = intOption('deliveryTimeoutMs', options.deliveryTimeoutMs, 120_000, 1);
     this.partitioner = partitionerOption(options.partitioner);
-    this.connectionOptions = {
+    const connectionOptions: ConnectionOptions = {
       host,
       port,
       clientId: options.clientId,
@@ -173,6 +170,7 @@ export class Producer {
       maxFrameBytes,
       writeHighWaterMarkBytes: Math.max(2 * this.batchBytes, 64 * 1024),
     };
+    this.link = new ProducerLink(connectionOptions, this.retries, this.retry, () => this.wantsConnection());
   }
 
   /**
@@ -230,10 +228,7 @@ export class Producer {
       await this.flush();
       this.clearLinger();
       this.disarmExpiry();
-      await this.connecting?.catch(() => undefined);
-      const conn = this.conn;
-      this.conn = undefined;
-      await conn?.close();
+      await this.link.close();
     })();
     return this.closing;
   }
@@ -354,9 +349,9 @@ export class Producer {
       this.block(new Promise((resolve) => setTimeout(resolve, wait)));
       return;
     }
-    const conn = this.conn;
+    const conn = this.link.conn;
     if (conn === undefined || !conn.isOpen) {
-      this.block(this.connection(), (err) => this.failUndispatched(err));
+      this.block(this.link.connection(), (err) => this.failUndispatched(err));
       return;
     }
     const now = Date.now();
@@ -435,7 +430,7 @@ export class Producer {
       this.pump();
       return;
     }
-    if (isRetriable(err)) this.lastError = err;
+    if (isRetriable(err)) this.link.lastError = err;
     if (isRetriable(err) && draft.attempts < this.retries) {
       if (Date.now() >= draft.createdAt + this.deliveryTimeoutMs) {
         this.acc.reject(draft, this.timeoutError(draft.topic, draft.partition, draft.owners.length));
@@ -499,11 +494,11 @@ export class Producer {
 
   private timeoutError(topic: string, partition: number | undefined, records: number): CommitLogError {
     const where = partition === undefined ? topic : `${topic}/${partition}`;
-    const last = this.lastError instanceof Error ? `; last failure: ${this.lastError.message}` : '';
+    const last = this.link.lastError instanceof Error ? `; last failure: ${this.link.lastError.message}` : '';
     return new CommitLogError(
       ErrorCode.DELIVERY_TIMEOUT,
       `${records} record(s) for ${where} not acknowledged within deliveryTimeoutMs (${this.deliveryTimeoutMs} ms)${last}`,
-      { topic, partition, cause: this.lastError },
+      { topic, partition, cause: this.link.lastError },
     );
   }
 
@@ -514,39 +509,7 @@ export class Producer {
     for (const draft of drafts) this.acc.reject(draft, err);
   }
 
-  // ---- connection and metadata ------------------------------------------------------
-
-  /**
-   * The open connection, (re)connecting with backoff for as long as something waits
-   * for it (a draft, a resend, a send waiting for metadata): undefined once nothing
-   * does (all of it timed out). Rejects once `retries` attempts failed.
-   */
-  private connection(): Promise<Connection | undefined> {
-    if (this.conn !== undefined && this.conn.isOpen) return Promise.resolve(this.conn);
-    this.connecting ??= this.connectWithRetries().finally(() => {
-      this.connecting = undefined;
-    });
-    return this.connecting;
-  }
-
-  private async connectWithRetries(): Promise<Connection | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const conn = await Connection.connect(this.connectionOptions);
-        this.conn = conn;
-        conn.onClose(() => {
-          if (this.conn === conn) this.conn = undefined;
-        });
-        return conn;
-      } catch (err) {
-        if (!isRetriable(err)) throw err;
-        this.lastError = err;
-        if (attempt >= this.retries) throw err;
-        if (!this.wantsConnection()) return undefined;
-        await sleep(backoffMs(attempt, this.retry.backoffMs, this.retry.backoffMaxMs));
-      }
-    }
-  }
+  // ---- metadata -----------------------------------------------------------------------
 
   private wantsConnection(): boolean {
     return this.acc.drafts.length > 0 || this.retryQueue.length > 0 || this.waiting.size > 0;
@@ -559,7 +522,7 @@ export class Producer {
     list.push(send);
     if (this.expiryTimer === undefined) this.armExpiry();
     if (this.metadataRequests.has(topic)) return;
-    const request = this.fetchPartitionCount(topic).then(
+    const request = this.link.partitionCount(topic, () => this.waiting.get(topic) !== undefined).then(
       (count) => {
         this.metadataRequests.delete(topic);
         const state = this.topicState(topic);
@@ -578,28 +541,5 @@ export class Producer {
       },
     );
     this.metadataRequests.set(topic, request);
-  }
-
-  private async fetchPartitionCount(topic: string): Promise<number> {
-    for (let attempt = 0; ; attempt++) {
-      // connection() does its own retries: its failure is final.
-      const conn = await this.connection();
-      if (conn === undefined) throw this.lastError;
-      try {
-        const response = await conn.request({ case: 'metadata', value: { topics: [topic] } });
-        const body = response.header.body;
-        const meta = body?.case === 'metadata' ? body.value.topics.find((t) => t.name === topic) : undefined;
-        if (meta === undefined || meta.partitions.length === 0) {
-          throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `unknown topic ${topic}`, { topic });
-        }
-        return meta.partitions.length;
-      } catch (err) {
-        if (!isRetriable(err)) throw err;
-        this.lastError = err;
-        // Every send waiting for this answer may have timed out meanwhile.
-        if (attempt >= this.retries || this.waiting.get(topic) === undefined) throw err;
-        await sleep(backoffMs(attempt, this.retry.backoffMs, this.retry.backoffMaxMs));
-      }
-    }
   }
 }
