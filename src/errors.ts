@@ -41,6 +41,30 @@ export const ErrorCode = {
   KAFKA_BAD_REQUEST: 'ERR_KAFKA_BAD_REQUEST',
   /** The data directory needs more file descriptors or mappings than the process may have (RLIMIT_NOFILE, vm.max_map_count). */
   LIMIT: 'ERR_LIMIT',
+  /** A consumer-group member id the group does not know (left, expired, or never joined). */
+  UNKNOWN_MEMBER: 'ERR_UNKNOWN_MEMBER',
+  /** A group request naming a generation other than the group's current one. */
+  ILLEGAL_GENERATION: 'ERR_ILLEGAL_GENERATION',
+  /** The group is rebalancing: the member must rejoin (JoinGroup) before it syncs, heartbeats or commits. */
+  REBALANCE_IN_PROGRESS: 'ERR_REBALANCE_IN_PROGRESS',
+  /** A new member's first JoinGroup (v4+): the answer carries its member id, to rejoin with. */
+  MEMBER_ID_REQUIRED: 'ERR_MEMBER_ID_REQUIRED',
+  /** A member whose protocol type or protocols have nothing in common with the group's members. */
+  INCONSISTENT_GROUP_PROTOCOL: 'ERR_INCONSISTENT_GROUP_PROTOCOL',
+  /** A session timeout outside the coordinator's [minSessionTimeoutMs, maxSessionTimeoutMs]. */
+  INVALID_SESSION_TIMEOUT: 'ERR_INVALID_SESSION_TIMEOUT',
+  /** A static member (group.instance.id) whose member id was replaced by a newer join of the same instance. */
+  FENCED_INSTANCE_ID: 'ERR_FENCED_INSTANCE_ID',
+  /** A consumer-group name that is empty or too long. */
+  INVALID_GROUP: 'ERR_INVALID_GROUP',
+  /** A group at its member limit, or the coordinator at its group limit. */
+  GROUP_LIMIT: 'ERR_GROUP_LIMIT',
+  /** A group operation on a group the coordinator does not have. */
+  UNKNOWN_GROUP: 'ERR_UNKNOWN_GROUP',
+  /** Deleting a group that still has members. */
+  GROUP_NOT_EMPTY: 'ERR_GROUP_NOT_EMPTY',
+  /** The group coordinator is closed (the broker is shutting down). */
+  COORDINATOR_CLOSED: 'ERR_COORDINATOR_CLOSED',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

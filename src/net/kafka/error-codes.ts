@@ -42,6 +42,7 @@ export const KafkaError = {
   INVALID_CONFIG: 40,
   KAFKA_STORAGE_ERROR: 56,
   UNKNOWN_PRODUCER_ID: 59,
+  NON_EMPTY_GROUP: 68,
   GROUP_ID_NOT_FOUND: 69,
   FENCED_LEADER_EPOCH: 74,
   UNKNOWN_LEADER_EPOCH: 75,
@@ -79,6 +80,19 @@ export const KAFKA_ERROR_FOR: Readonly<Record<ErrorCodeValue, KafkaErrorCode>> =
   [ErrorCode.KAFKA_BAD_REQUEST]: KafkaError.INVALID_REQUEST,
   // Creating a topic past the fd or mapping limit: the broker cannot host it.
   [ErrorCode.LIMIT]: KafkaError.KAFKA_STORAGE_ERROR,
+  [ErrorCode.UNKNOWN_MEMBER]: KafkaError.UNKNOWN_MEMBER_ID,
+  [ErrorCode.ILLEGAL_GENERATION]: KafkaError.ILLEGAL_GENERATION,
+  [ErrorCode.REBALANCE_IN_PROGRESS]: KafkaError.REBALANCE_IN_PROGRESS,
+  [ErrorCode.MEMBER_ID_REQUIRED]: KafkaError.MEMBER_ID_REQUIRED,
+  [ErrorCode.INCONSISTENT_GROUP_PROTOCOL]: KafkaError.INCONSISTENT_GROUP_PROTOCOL,
+  [ErrorCode.INVALID_SESSION_TIMEOUT]: KafkaError.INVALID_SESSION_TIMEOUT,
+  [ErrorCode.FENCED_INSTANCE_ID]: KafkaError.FENCED_INSTANCE_ID,
+  [ErrorCode.INVALID_GROUP]: KafkaError.INVALID_GROUP_ID,
+  [ErrorCode.GROUP_LIMIT]: KafkaError.GROUP_MAX_SIZE_REACHED,
+  [ErrorCode.UNKNOWN_GROUP]: KafkaError.GROUP_ID_NOT_FOUND,
+  [ErrorCode.GROUP_NOT_EMPTY]: KafkaError.NON_EMPTY_GROUP,
+  // Shutting down: the client looks for the coordinator again (FindCoordinator) and retries.
+  [ErrorCode.COORDINATOR_CLOSED]: KafkaError.NOT_COORDINATOR,
 };
 
 /** The Kafka error code for any thrown value (UNKNOWN_SERVER_ERROR when not ours). */
