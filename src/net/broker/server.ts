@@ -24,6 +24,7 @@
 import net from 'node:net';
 import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
 import { OffsetsStore } from '../../index/offsets-store.js';
+import { GroupCoordinator, type GroupCoordinatorOptions } from './coordinator.js';
 import { BATCH_HEADER_BYTES, RECORD_COUNT_POS } from '../../log/batch.js';
 import { countRecords } from '../../log/batch-walker.js';
 import type { CommitLog, Logger } from '../../log/commit-log.js';
@@ -75,6 +76,8 @@ export interface BrokerOptions {
    * connection (the baseline bench/cold-fetch.ts compares against).
    */
   prefetch?: boolean | PrefetchSettings;
+  /** The group coordinator's settings (initial rebalance delay, session timeout bounds, limits); see coordinator.ts. */
+  groups?: GroupCoordinatorOptions;
 }
 
 export interface PrefetchSettings {
@@ -151,6 +154,8 @@ export interface Broker {
   readonly host: string;
   readonly port: number;
   readonly offsets: OffsetsStore;
+  /** Consumer-group membership (classic protocol), shared by the listeners; closed by close(). */
+  readonly coordinator: GroupCoordinator;
   /** Stops accepting, answers the requests already received, then closes every connection. Does not close the CommitLog. */
   close(): Promise<void>;
   stats(): BrokerStats;
@@ -198,6 +203,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
   const prefetch = resolvePrefetch(options.prefetch);
   const logger = options.logger ?? stderrLogger;
+  const coordinator = new GroupCoordinator(options.groups); // validates its options; holds no timer until a group forms
   const offsets = new OffsetsStore(options.dir ?? log.dir, { logger });
   // Topics deleted while no broker ran must not keep their committed offsets.
   await offsets.retainTopics(log.listTopics());
@@ -233,6 +239,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   let closing: Promise<void> | null = null;
   const close = async (): Promise<void> => {
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    coordinator.close(); // parked JoinGroup/SyncGroup answers go out before connections drain
     await Promise.all([...connections].map((c) => c.shutdown(closeTimeoutMs)));
     await stopped;
     await offsets.close();
@@ -242,6 +249,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     host: address.address,
     port: address.port,
     offsets,
+    coordinator,
     close: () => (closing ??= close()),
     stats: () => {
       const perConnection = [...connections].map((c) => c.stats());
