@@ -5,10 +5,11 @@
  * CommitLog cleanly (writing `.clean-shutdown`) and exits 0; a second signal during
  * shutdown exits 1 at once.
  *
- * stdout carries two lines for scripts and tests, `commitlog broker metrics on
- * HOST:PORT` (with --metrics-port) and then `commitlog broker listening on HOST:PORT`,
- * printed once connections are accepted. Everything else is the structured log on
- * stderr (src/ops/logger.ts). Settings come from flags, COMMITLOG_* variables, a
+ * stdout carries lines for scripts and tests, `commitlog broker metrics on
+ * HOST:PORT` (with --metrics-port), `commitlog broker console on http://HOST:PORT/`
+ * (the web console, src/console/, unless --http-port off) and then `commitlog broker
+ * listening on HOST:PORT`, printed once connections are accepted. Everything else is
+ * the structured log on stderr (src/ops/logger.ts). Settings come from flags, COMMITLOG_* variables, a
  * config file and defaults, in that order (src/ops/config.ts).
  */
 import { CommitLogError, ErrorCode } from '../errors.js';
@@ -18,11 +19,14 @@ import { startBroker, type Broker } from '../net/broker/server.js';
 import { resolveSettings, type SettingName } from '../ops/config.js';
 import { createLogger, type CliLogger, type LogLevel } from '../ops/logger.js';
 import { BrokerMetrics, serveMetrics, type MetricsServer } from '../ops/metrics.js';
+import { startConsole, type ConsoleServer } from '../console/server.js';
+import { RateSampler, combineFlushHooks, combineObservers } from '../console/rates.js';
 import { describeError, guard, parse } from './args.js';
 
 const USAGE = `usage: commitlog broker [--dir DIR] [--host HOST] [--port PORT] [--flush sync|async|os]
                         [--flush-interval-ms MS] [--segment-bytes N] [--metrics-port PORT]
-                        [--metrics-host HOST] [--max-connections N] [--config FILE]
+                        [--metrics-host HOST] [--http-port PORT|off]
+                        [--max-connections N] [--config FILE]
                         [--log-level LEVEL]
 
 Serves a data directory over TCP until SIGINT or SIGTERM, then closes it cleanly.
@@ -37,6 +41,8 @@ Serves a data directory over TCP until SIGINT or SIGTERM, then closes it cleanly
   --metrics-port PORT    serve Prometheus metrics at http://HOST:PORT/metrics (0: any port)
   --max-connections N    refuse connections beyond N (default: unlimited)
   --metrics-host HOST    address of the metrics endpoint (default: --host)
+  --http-port PORT|off   web console (and /metrics) at http://HOST:PORT/ (default 7080;
+                         0: any free port; off: none)
   --config FILE          JSON file of settings (keys are these flag names)
   --log-level LEVEL      trace, debug, info (default), warn, error, fatal or silent
 
@@ -45,7 +51,7 @@ config file; flags win over the environment, which wins over the file.
 Prints 'commitlog broker listening on HOST:PORT' on stdout once it accepts connections.
 `;
 
-const NAMES = ['dir', 'host', 'port', 'flush', 'flush-interval-ms', 'segment-bytes', 'metrics-port', 'metrics-host', 'max-connections', 'log-level'] as const satisfies readonly SettingName[];
+const NAMES = ['dir', 'host', 'port', 'flush', 'flush-interval-ms', 'segment-bytes', 'metrics-port', 'metrics-host', 'http-port', 'max-connections', 'log-level'] as const satisfies readonly SettingName[];
 
 const OPTIONS = {
   dir: { type: 'string' },
@@ -56,6 +62,7 @@ const OPTIONS = {
   'segment-bytes': { type: 'string' },
   'metrics-port': { type: 'string' },
   'metrics-host': { type: 'string' },
+  'http-port': { type: 'string' },
   'max-connections': { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
@@ -82,6 +89,7 @@ export function run(args: string[]): Promise<number> {
       segmentBytes: values['segment-bytes'] as number,
       metricsPort: values['metrics-port'] as number | undefined,
       metricsHost: (values['metrics-host'] ?? values.host) as string,
+      httpPort: values['http-port'] as number | 'off',
       maxConnections: values['max-connections'] as number | undefined,
     });
   });
@@ -96,6 +104,7 @@ interface ServeOptions {
   segmentBytes: number;
   metricsPort: number | undefined;
   metricsHost: string;
+  httpPort: number | 'off';
   maxConnections: number | undefined;
 }
 
@@ -106,7 +115,9 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  const metrics = o.metricsPort === undefined ? undefined : new BrokerMetrics();
+  const consoleOn = o.httpPort !== 'off';
+  const metrics = o.metricsPort === undefined && !consoleOn ? undefined : new BrokerMetrics();
+  const sampler = consoleOn ? new RateSampler() : undefined;
   let log: CommitLog;
   try {
     log = await CommitLog.open({
@@ -114,7 +125,7 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
       flush: o.flush,
       flushIntervalMs: o.flushIntervalMs,
       logger,
-      hooks: metrics?.flushHooks,
+      hooks: combineFlushHooks(metrics?.flushHooks, sampler?.flushHooks),
       topicDefaults: { segmentBytes: o.segmentBytes },
     });
   } catch (err) {
@@ -126,14 +137,14 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
 
   let broker: Broker;
   try {
-    broker = await startBroker({ log, host: o.host, port: o.port, logger, observer: metrics?.observer, maxConnections: o.maxConnections });
+    broker = await startBroker({ log, host: o.host, port: o.port, logger, observer: combineObservers(metrics?.observer, sampler?.observer), maxConnections: o.maxConnections });
   } catch (err) {
     await log.close();
     return fail(`cannot listen on ${o.host}:${o.port}: ${describeError(err)}`, 1);
   }
   let metricsServer: MetricsServer | undefined;
-  if (metrics !== undefined) {
-    metrics.attach(log, broker);
+  metrics?.attach(log, broker);
+  if (metrics !== undefined && o.metricsPort !== undefined) {
     try {
       metricsServer = await serveMetrics(metrics, o.metricsHost, o.metricsPort!, logger);
     } catch (err) {
@@ -144,6 +155,21 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
     const at = `${bracket(metricsServer.host)}:${metricsServer.port}`;
     logger.info({ url: `http://${at}/metrics` }, `metrics on ${at}`);
     process.stdout.write(`commitlog broker metrics on ${at}\n`);
+  }
+  let consoleServer: ConsoleServer | undefined;
+  if (sampler !== undefined) {
+    const port = o.httpPort as number;
+    try {
+      consoleServer = await startConsole({ log, broker, sampler, host: o.host, port, metrics, logger, info: { flush: o.flush } });
+    } catch (err) {
+      await metricsServer?.close();
+      await broker.close();
+      await log.close();
+      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      return fail(`cannot serve the web console on ${o.host}:${port}: ${inUse ? 'the port is in use; choose another with --http-port PORT (0: any free one) or turn the console off with --http-port off' : describeError(err)}`, 1);
+    }
+    logger.info({ url: consoleServer.url }, `console on ${consoleServer.url}`);
+    process.stdout.write(`commitlog broker console on ${consoleServer.url}\n`);
   }
   const at = `${bracket(broker.host)}:${broker.port}`;
   logger.info({ dir: log.dir, flush: o.flush }, `listening on ${at}`);
@@ -164,6 +190,7 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
     logger.error({ err: describeError(err) }, 'stopping the server failed');
     code = 1;
   }
+  await consoleServer?.close();
   await metricsServer?.close();
   try {
     await log.close();

@@ -20,7 +20,8 @@ export class ConfigError extends Error {
 }
 
 export interface SettingSpec {
-  kind: 'string' | 'integer' | 'choice' | 'address';
+  /** 'port-or-off': an integer port in [min, max] or the word `off`. */
+  kind: 'string' | 'integer' | 'choice' | 'address' | 'port-or-off';
   choices?: readonly string[];
   min?: number;
   max?: number;
@@ -33,6 +34,8 @@ export interface SettingSpec {
 
 const DEFAULT_BROKER_PORT = DEFAULT_PORT;
 const DEFAULT_BROKER_HOST = '127.0.0.1';
+/** The web console's port (src/console/); next to the broker's 7070. */
+export const DEFAULT_HTTP_PORT = 7080;
 
 export const SETTINGS = {
   dir: { kind: 'string', default: './data', usedBy: 'broker', help: 'data directory (created if missing)' },
@@ -42,6 +45,7 @@ export const SETTINGS = {
   'flush-interval-ms': { kind: 'integer', min: 1, max: 2 ** 31 - 1, default: 1000, usedBy: 'broker', help: 'async: flush at least this often' },
   'segment-bytes': { kind: 'integer', min: MIN_SEGMENT_BYTES, max: MAX_SEGMENT_BYTES, default: DEFAULT_TOPIC_CONFIG.segmentBytes, usedBy: 'broker', help: 'segment size of topics created without their own' },
   'metrics-port': { kind: 'integer', min: 0, max: 65535, usedBy: 'broker', help: 'serve Prometheus metrics over HTTP on this port (0: any free one); off when unset' },
+  'http-port': { kind: 'port-or-off', min: 0, max: 65535, default: DEFAULT_HTTP_PORT, usedBy: 'broker', help: 'serve the web console and /metrics over HTTP on the broker\'s host at this port (0: any free one; off: none)' },
   'max-connections': { kind: 'integer', min: 1, max: 1_000_000, usedBy: 'broker', help: 'refuse connections beyond this many (each may hold up to 24 MiB); unlimited when unset' },
   'metrics-host': { kind: 'string', usedBy: 'broker', help: 'address of the metrics endpoint; default: the broker\'s host' },
   'log-level': { kind: 'choice', choices: LOG_LEVELS, default: 'info', usedBy: 'all', help: 'trace, debug, info, warn, error, fatal or silent' },
@@ -109,6 +113,14 @@ export function resolveSettings<N extends SettingName>(names: readonly N[], opti
 }
 
 function checkValue(spec: SettingSpec, raw: unknown, where: string): SettingValue {
+  if (spec.kind === 'port-or-off') {
+    if (typeof raw === 'string' && raw.trim() === 'off') return 'off';
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+    if (!Number.isSafeInteger(n) || n < spec.min! || n > spec.max!) {
+      throw new ConfigError(`${where} must be an integer in [${spec.min}, ${spec.max}] or off, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  }
   if (spec.kind === 'integer') {
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
     if (!Number.isSafeInteger(n) || n < spec.min! || n > spec.max!) {

@@ -58,7 +58,11 @@ export interface RunningBroker {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `commitlog broker --dir dir --port 0 ...extra` and waits for its listening line. */
+/**
+ * Starts `commitlog broker --dir dir --port 0 --http-port off ...extra` and waits for
+ * its listening line (the console's default port 7080 would collide between parallel
+ * tests; pass `--http-port 0` in extra to have one).
+ */
 export async function startBroker(t: ExecutionContext, dir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<RunningBroker> {
   const broker = spawnBroker(t, dir, extra, env);
   const deadline = Date.now() + 30_000;
@@ -77,7 +81,7 @@ export async function startBroker(t: ExecutionContext, dir: string, extra: strin
 
 /** Spawns a broker without waiting for it (for brokers expected to fail). */
 export function spawnBroker(t: ExecutionContext, dir: string, extra: string[] = [], env: Record<string, string> = {}): RunningBroker {
-  const child = spawn(process.execPath, [bin, 'broker', '--dir', dir, '--port', '0', ...extra], { cwd: root, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'broker', '--dir', dir, '--port', '0', '--http-port', 'off', ...extra], { cwd: root, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
