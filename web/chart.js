@@ -34,9 +34,12 @@ export function lineChart(series, options = {}) {
     if (pts.length === 0) return;
     const d = pts.map((p, j) => `${j === 0 ? 'M' : 'L'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
     svg.append(h('svg:path', { d, class: 'line', stroke: COLORS[i % COLORS.length] }));
+    // Sparse series (flush latency has no value in an interval without flushes) show their points.
+    if (options.dots || pts.length === 1) for (const p of pts) svg.append(h('svg:circle', { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.5, fill: COLORS[i % COLORS.length] }));
   });
   const legend = h('div', { class: 'legend' }, series.map((s, i) => {
-    const last = s.points.length ? s.points[s.points.length - 1][1] : null;
+    let last = null;
+    for (let j = s.points.length - 1; j >= 0 && last === null; j--) last = s.points[j][1];
     return h('span', { class: 'legend-item' }, h('span', { class: 'swatch', dataset: { color: String(i) } }), `${s.name}: `, h('b', { class: 'legend-value' }, last === null ? '–' : fmtRate(last)), options.unit ? ` ${options.unit}` : '');
   }));
   return h('figure', { class: 'chart', id: options.id, dataset: { points: String(series[0]?.points.length ?? 0) } },
@@ -45,8 +48,8 @@ export function lineChart(series, options = {}) {
 
 /** bars: [{ label, value }]; options: { id, title } */
 export function barChart(bars, options = {}) {
-  const bw = 28;
-  const gap = 10;
+  const bw = 40;
+  const gap = 14;
   const width = Math.max(W, PAD.left + bars.length * (bw + gap));
   const vMax = niceMax(bars.length ? Math.max(...bars.map((b) => b.value)) : 0);
   const y = (v) => H - PAD.bottom - (v / vMax) * (H - PAD.top - PAD.bottom);

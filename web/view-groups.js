@@ -58,6 +58,7 @@ export function groupView(name) {
     }
   }
   function render(g) {
+    const oneTopic = new Set(g.partitions.map((p) => p.topic)).size <= 1;
     const members = g.membersTracked
       ? table(['member', 'client', 'host', 'assigned partitions'], g.members.map((m) => h('tr', {},
         h('td', { class: 'mono' }, m.memberId, m.groupInstanceId ? ` (static: ${m.groupInstanceId})` : ''),
@@ -76,7 +77,7 @@ export function groupView(name) {
         h('td', { class: 'num' }, p.latestOffset === null ? 'topic deleted' : fmtInt(p.latestOffset)),
         h('td', { class: 'num lag' }, p.lag === null ? '–' : fmtInt(p.lag)),
         h('td', { class: 'mono' }, p.memberId ?? '–'))), { id: 'offsets-table' }),
-      barChart(g.partitions.map((p) => ({ label: `${p.topic.slice(0, 8)}/${p.partition}`, value: p.lag ?? 0 })), { id: 'chart-lag', title: 'Lag per partition' }),
+      barChart(g.partitions.map((p) => ({ label: oneTopic ? `p${p.partition}` : `${p.topic.slice(0, 5)}/${p.partition}`, value: p.lag ?? 0 })), { id: 'chart-lag', title: 'Lag per partition' }),
       lineChart([{ name: 'total lag', points: lagHistory }], { id: 'chart-lag-history', title: 'Total lag over time' }));
   }
   return {

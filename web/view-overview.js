@@ -26,7 +26,7 @@ export function overviewView() {
       lineChart([
         { name: 'mean', points: pts((s) => s.flushMeanMs) },
         { name: 'max', points: pts((s) => s.flushMaxMs) },
-      ], { id: 'chart-flush', title: 'Flush latency (msync)', unit: 'ms', windowMs }),
+      ], { id: 'chart-flush', title: 'Flush latency (msync)', unit: 'ms', windowMs, dots: true }),
     );
   }
 

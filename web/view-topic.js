@@ -145,7 +145,8 @@ export function recordsView(topic, query) {
         h('span', { class: 'rb-range' }, page.records.length === 0 ? `no records from offset ${fmtInt(page.offset)}` : `offsets ${fmtInt(page.records[0].offset)}–${fmtInt(page.records.at(-1).offset)}`,
           ` of [${fmtInt(page.earliestOffset)}, ${fmtInt(page.latestOffset)})`),
         h('button', { class: 'rb-next', disabled: page.nextOffset >= page.latestOffset, onclick: () => navigate(pageHref(page.nextOffset)) }, 'next →'));
-      el.append(pager(), h('div', { id: 'records' }, page.records.map(renderRecord)), page.records.length > 3 ? pager() : null);
+      el.append(pager(), h('div', { id: 'records' }, page.records.length === 0 ? h('p', { class: 'muted' }, 'No records here yet.') : page.records.map(renderRecord)));
+      if (page.records.length > 3) el.append(pager());
     },
   };
 }
