@@ -10,12 +10,14 @@ const PAD = { left: 44, right: 8, top: 10, bottom: 20 };
 const COLORS = ['#2b6cb0', '#c05621', '#2f855a', '#6b46c1'];
 
 /**
- * series: [{ name, points: [[timeMs, value|null], ...] }]; options: { id, title, unit, windowMs }
+ * series: [{ name, points: [[timeMs, value|null], ...] }]; options: { id, title, unit, windowMs, minWindowMs, dots }
  */
 export function lineChart(series, options = {}) {
-  const windowMs = options.windowMs ?? 5 * 60 * 1000;
+  // The window grows with the data (from minWindowMs) up to windowMs: a fresh page is not a flat line at the right edge.
   const all = series.flatMap((s) => s.points);
   const tMax = all.length ? Math.max(...all.map((p) => p[0])) : Date.now();
+  const span = all.length ? tMax - Math.min(...all.map((p) => p[0])) : 0;
+  const windowMs = Math.min(options.windowMs ?? 5 * 60 * 1000, Math.max(options.minWindowMs ?? 30_000, span));
   const tMin = tMax - windowMs;
   const values = all.filter((p) => p[0] >= tMin && p[1] !== null).map((p) => p[1]);
   const vMax = niceMax(values.length ? Math.max(...values) : 0);
@@ -27,7 +29,7 @@ export function lineChart(series, options = {}) {
     svg.append(h('svg:line', { x1: PAD.left, x2: W - PAD.right, y1: yy, y2: yy, class: 'grid' }));
     svg.append(h('svg:text', { x: PAD.left - 4, y: yy + 4, class: 'axis', 'text-anchor': 'end' }, short(vMax * f)));
   }
-  svg.append(h('svg:text', { x: PAD.left, y: H - 4, class: 'axis' }, `−${Math.round(windowMs / 60000)} min`));
+  svg.append(h('svg:text', { x: PAD.left, y: H - 4, class: 'axis' }, windowMs < 120_000 ? `−${Math.round(windowMs / 1000)} s` : `−${Math.round(windowMs / 60000)} min`));
   svg.append(h('svg:text', { x: W - PAD.right, y: H - 4, class: 'axis', 'text-anchor': 'end' }, 'now'));
   series.forEach((s, i) => {
     const pts = s.points.filter((p) => p[0] >= tMin && p[1] !== null);

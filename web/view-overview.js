@@ -16,20 +16,22 @@ export function overviewView() {
 
   function renderCharts() {
     const pts = (f) => samples.map((s) => [s.time, f(s)]);
-    const windowMs = Math.max(60_000, (data?.intervalMs ?? 1000) * HISTORY);
+    const windowMs = (data?.intervalMs ?? 1000) * HISTORY;
+    const minWindowMs = (data?.intervalMs ?? 1000) * 30;
     charts.replaceChildren(
       lineChart([
         { name: 'in', points: pts((s) => s.recordsInPerSec) },
         { name: 'out', points: pts((s) => s.recordsOutPerSec) },
-      ], { id: 'chart-records', title: 'Records per second', unit: 'rec/s', windowMs }),
-      lineChart([{ name: 'connections', points: pts((s) => s.connections) }], { id: 'chart-connections', title: 'Connections', windowMs }),
+      ], { id: 'chart-records', title: 'Records per second', unit: 'rec/s', windowMs, minWindowMs }),
+      lineChart([{ name: 'connections', points: pts((s) => s.connections) }], { id: 'chart-connections', title: 'Connections', windowMs, minWindowMs }),
       lineChart([
         { name: 'mean', points: pts((s) => s.flushMeanMs) },
         { name: 'max', points: pts((s) => s.flushMaxMs) },
-      ], { id: 'chart-flush', title: 'Flush latency (msync)', unit: 'ms', windowMs, dots: true }),
+      ], { id: 'chart-flush', title: 'Flush latency (msync)', unit: 'ms', windowMs, minWindowMs, dots: true }),
     );
   }
 
+  let shown = '';
   function renderData() {
     const b = data.broker;
     const last = samples.at(-1);
@@ -44,6 +46,10 @@ export function overviewView() {
       stat('consumer groups', fmtInt(data.groups), 'stat-groups'),
     );
     summary.append(h('p', { class: 'muted broker-line' }, `broker ${b.host}:${b.port} · data ${b.dir}${b.flush ? ` · flush ${b.flush}` : ''}`));
+    // An unchanged table is left alone (a click or a selection in progress survives).
+    const key = JSON.stringify(data.topics);
+    if (key === shown) return;
+    shown = key;
     topics.replaceChildren(table(
       ['topic', 'partitions', 'records', 'size', 'on disk', 'segments', 'in/s', 'out/s'],
       data.topics.map((t) => h('tr', { dataset: { topic: t.name } },

@@ -76,23 +76,31 @@ export function send(base: string, method: string, p: string, body?: unknown, he
   return getJson(base + p, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
-export async function launchBrowser(t: ExecutionContext): Promise<Browser> {
+const profiles = new WeakMap<Browser, string>();
+
+/** Debian's chromium, headless, with a fresh profile (closeBrowser removes it). */
+export async function launchBrowser(): Promise<Browser> {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'commitlog-chromium-'));
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     userDataDir,
     args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  t.teardown(async () => {
-    await browser.close();
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  });
+  profiles.set(browser, userDataDir);
   return browser;
 }
 
-/** A new page that fails the test on any script error, 1200 px wide. */
+/** Closes the browser (waiting for its process) and removes its profile. */
+export async function closeBrowser(browser: Browser): Promise<void> {
+  await browser.close();
+  const dir = profiles.get(browser);
+  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+}
+
+/** A new page that fails the test on any script error, 1200 px wide, closed in the teardown. */
 export async function newPage(t: ExecutionContext, browser: Browser): Promise<Page> {
   const page = await browser.newPage();
+  t.teardown(() => page.close().catch(() => undefined));
   page.on('pageerror', (err) => t.fail(`page error: ${String(err)}`));
   await page.setViewport({ width: 1200, height: 900 });
   return page;
@@ -109,14 +117,23 @@ export async function rendered(page: Page): Promise<void> {
   await page.waitForSelector('main[data-ready="true"]');
 }
 
+/**
+ * Clicks a link inside the page in one step: live views re-render their tables on
+ * every sample, so a query-then-click from outside could land on a replaced node.
+ */
+export async function clickLink(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector);
+  await page.$eval(selector, (a) => (a as HTMLElement).click());
+}
+
 /** The page's main text. */
 export function mainText(page: Page): Promise<string> {
   return page.$eval('main', (el) => (el as HTMLElement).innerText);
 }
 
-/** Saves a screenshot of the page as docs/console/NAME.png. */
+/** Saves a screenshot of the page as docs/console/NAME.png with UPDATE_SCREENSHOTS=1, else in a temporary directory. */
 export async function screenshot(page: Page, name: string): Promise<void> {
-  const dir = path.join(root, 'docs', 'console');
+  const dir = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(root, 'docs', 'console') : path.join(os.tmpdir(), 'commitlog-console-screenshots');
   fs.mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: path.join(dir, `${name}.png`) as `${string}.png`, fullPage: true });
 }
