@@ -1,11 +1,11 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { lines, runCli, startBroker } from '../cli/helpers.js';
 
-function tempDir(t: Parameters<Parameters<typeof test>[1]>[0]): string {
+function tempDir(t: ExecutionContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'commitlog-console-cli-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
