@@ -35,10 +35,14 @@ export interface ApiVersionsAnswer {
  * The ApiVersions response for a request of `requestVersion`: the full list of keys
  * and windows; for a version above the codec's (a newer client) the v0 body with
  * error 35, which clients answer by retrying with a version from the list. The
- * response header is v0 in every case.
+ * response header is v0 in every case. `served` limits the list to the keys a
+ * listener has handlers for (ApiVersions itself is always listed), so a broker never
+ * advertises an API it does not answer; without it every key of the codec is listed.
  */
-export function apiVersionsAnswer(requestVersion: number): ApiVersionsAnswer {
-  const apiKeys = API_SPECS.map((s) => ({ apiKey: s.key, minVersion: s.minVersion, maxVersion: s.maxVersion }));
+export function apiVersionsAnswer(requestVersion: number, served?: Iterable<number>): ApiVersionsAnswer {
+  const keep = served === undefined ? null : new Set(served);
+  const apiKeys = API_SPECS.filter((s) => keep === null || s.key === ApiVersions.key || keep.has(s.key))
+    .map((s) => ({ apiKey: s.key, minVersion: s.minVersion, maxVersion: s.maxVersion }));
   const supported = requestVersion >= ApiVersions.minVersion && requestVersion <= ApiVersions.maxVersion;
   return supported
     ? { version: requestVersion, body: { errorCode: 0, apiKeys, throttleTimeMs: 0 } }
