@@ -15,6 +15,8 @@ import type { OffsetsStore } from '../../index/offsets-store.js';
 import type { CommitLog } from '../../log/commit-log.js';
 import type { LogSlice } from '../../log/partition-log.js';
 import type { TopicConfig } from '../../log/topic-config.js';
+import type { GroupCoordinator } from './coordinator.js';
+import { checkGroupCommit, handleGroupRequest } from './group-handlers.js';
 import type {
   CreateTopicRequest,
   FetchRequest,
@@ -33,6 +35,10 @@ export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024;
 export interface HandlerContext {
   log: CommitLog;
   offsets: OffsetsStore;
+  /** The broker core's group coordinator (shared with the Kafka listener). */
+  coordinator: GroupCoordinator;
+  clientId: string;
+  clientHost: string;
   /** Aborts long-polls: the connection closed or the broker is stopping. */
   signal: AbortSignal;
 }
@@ -64,6 +70,13 @@ export function handle(ctx: HandlerContext, body: RequestBody, payload: Buffer):
       return offsetCommit(ctx, body.value);
     case 'offsetFetch':
       return Promise.resolve(offsetFetch(ctx, body.value));
+    case 'joinGroup':
+    case 'syncGroup':
+    case 'heartbeat':
+    case 'leaveGroup':
+    case 'describeGroup':
+    case 'listGroups':
+      return handleGroupRequest(ctx, body).then((reply) => ({ kind: 'body', body: reply }));
   }
 }
 
@@ -169,6 +182,7 @@ async function deleteTopic(ctx: HandlerContext, name: string): Promise<Reply> {
  * listener does as Kafka does).
  */
 async function offsetCommit(ctx: HandlerContext, req: OffsetCommitRequest): Promise<Reply> {
+  checkGroupCommit(ctx.coordinator, req);
   for (const e of req.offsets) {
     const hw = ctx.log.partition(e.topic, e.partition).highWatermark;
     if (e.offset > hw) {

@@ -213,7 +213,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const connections = new Set<Connection>();
   const fetchPath = options.fetchPath ?? 'sendfile';
   if (fetchPath !== 'sendfile' && fetchPath !== 'copy') throw invalidArgument(`fetchPath must be 'sendfile' or 'copy', got ${String(fetchPath)}`);
-  const shared: Shared = { log, offsets, logger, maxFrameBytes, counters, observer: options.observer, fetchPath, prefetch };
+  const shared: Shared = { log, offsets, coordinator, logger, maxFrameBytes, counters, observer: options.observer, fetchPath, prefetch };
   let nextId = 1;
 
   // allowHalfOpen: a client may send its requests, shut down its side and still
@@ -261,6 +261,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 interface Shared {
   log: CommitLog;
   offsets: OffsetsStore;
+  coordinator: GroupCoordinator;
   logger: Logger;
   maxFrameBytes: number;
   counters: Counters;
@@ -412,7 +413,10 @@ class Connection {
     }
     let replied: Promise<Reply>;
     try {
-      replied = handle({ log: this.shared.log, offsets: this.shared.offsets, signal: this.abort.signal }, body, payload);
+      replied = handle({
+        log: this.shared.log, offsets: this.shared.offsets, coordinator: this.shared.coordinator, signal: this.abort.signal,
+        clientId: request.clientId, clientHost: this.socket.remoteAddress ?? '',
+      }, body, payload);
     } catch (err) {
       replied = Promise.reject(err);
     }

@@ -24,6 +24,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
+import type { GroupRequestBody, GroupResponseBody } from './group-messages.js';
+
+export type * from './group-messages.js';
 
 /** The protocol version this codec implements; sent in every request. */
 export const API_VERSION = 1;
@@ -127,6 +130,10 @@ export interface OffsetCommitEntry {
 export interface OffsetCommitRequest {
   group: string;
   offsets: OffsetCommitEntry[];
+  /** Set by a group member (with generationId): the coordinator checks them. */
+  memberId?: string;
+  generationId?: number;
+  groupInstanceId?: string;
 }
 
 export type OffsetCommitResponse = Record<string, never>;
@@ -156,7 +163,8 @@ export type RequestBody =
   | { case: 'createTopic'; value: CreateTopicRequest }
   | { case: 'deleteTopic'; value: DeleteTopicRequest }
   | { case: 'offsetCommit'; value: OffsetCommitRequest }
-  | { case: 'offsetFetch'; value: OffsetFetchRequest };
+  | { case: 'offsetFetch'; value: OffsetFetchRequest }
+  | GroupRequestBody;
 
 export type ResponseBody =
   | { case: 'produce'; value: ProduceResponse }
@@ -166,7 +174,8 @@ export type ResponseBody =
   | { case: 'createTopic'; value: CreateTopicResponse }
   | { case: 'deleteTopic'; value: DeleteTopicResponse }
   | { case: 'offsetCommit'; value: OffsetCommitResponse }
-  | { case: 'offsetFetch'; value: OffsetFetchResponse };
+  | { case: 'offsetFetch'; value: OffsetFetchResponse }
+  | GroupResponseBody;
 
 export type RequestKind = RequestBody['case'];
 
@@ -292,7 +301,7 @@ function toWire(type: protobuf.Type, value: unknown, where: string): Wire {
       if (v !== undefined) wire[field.name] = valueToWire(field, v, name);
     } else {
       const converted = valueToWire(field, v, name);
-      if (converted !== 0 && converted !== '') wire[field.name] = converted;
+      if (converted !== 0 && converted !== '' && !(converted instanceof Uint8Array && converted.length === 0)) wire[field.name] = converted;
     }
   }
   return wire;
@@ -316,6 +325,14 @@ function valueToWire(field: protobuf.Field, value: unknown, where: string): unkn
       return value;
     case 'int64':
       if (!Number.isSafeInteger(value)) throw invalidArgument(`${where} must be a safe integer, got ${String(value)}`);
+      return value;
+    case 'int32':
+      if (!Number.isInteger(value) || (value as number) < -0x80000000 || (value as number) > 0x7fffffff) {
+        throw invalidArgument(`${where} must be an integer in [-2147483648, 2147483647], got ${String(value)}`);
+      }
+      return value;
+    case 'bytes':
+      if (!(value instanceof Uint8Array)) throw invalidArgument(`${where} must be a Buffer or Uint8Array, got ${typeof value}`);
       return value;
     default:
       throw new Error(`messages.ts: field type ${field.type} of ${where} is not supported`);
@@ -386,6 +403,10 @@ function valueFromWire(field: protobuf.Field, value: unknown, where: string): un
     const n = typeof value === 'number' ? value : (value as { toNumber(): number }).toNumber();
     if (!Number.isSafeInteger(n)) throw badFrame(`${where} = ${String(value)} is beyond 2^53`);
     return n;
+  }
+  if (field.type === 'bytes') {
+    // A copy: group metadata is small and may outlive the frame (a parked join).
+    return Buffer.from(value as Uint8Array);
   }
   return value;
 }
