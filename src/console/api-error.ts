@@ -14,6 +14,8 @@ export const CONSOLE_CODES = {
   METHOD_NOT_ALLOWED: 'ERR_METHOD_NOT_ALLOWED',
   /** A mutating call from another origin (Origin or Sec-Fetch-Site says so). */
   CROSS_ORIGIN: 'ERR_CROSS_ORIGIN',
+  /** A request to a loopback-bound console naming another host (DNS rebinding). */
+  HOST_NOT_ALLOWED: 'ERR_HOST_NOT_ALLOWED',
   /** A mutating call without `Content-Type: application/json`. */
   UNSUPPORTED_MEDIA_TYPE: 'ERR_UNSUPPORTED_MEDIA_TYPE',
   /** A request body that is not JSON, or not the object the call takes. */

@@ -14,7 +14,9 @@
  * from its Host, or whose Sec-Fetch-Site is cross-site/same-site, gets 403
  * ERR_CROSS_ORIGIN; they must also carry `Content-Type: application/json` (415
  * otherwise), which a cross-origin form or a simple fetch cannot send without a CORS
- * preflight, which this server never grants. Bodies are capped at 64 KiB. No error
+ * preflight, which this server never grants. Bodies are capped at 64 KiB. Bound to
+ * a loopback address, it answers only requests whose Host is a loopback name (403
+ * ERR_HOST_NOT_ALLOWED otherwise: DNS rebinding). No error
  * sends a stack trace; unexpected errors are logged and answered ERR_INTERNAL.
  *
  * close() ends the event streams and every open connection.
@@ -72,6 +74,7 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
   const ctx: ApiContext = { log: o.log, broker: o.broker, sampler: o.sampler, coordinator, info: o.info ?? {} };
   const streams = new Set<http.ServerResponse>();
   const logger = o.logger;
+  let loopbackOnly = true;
   o.sampler.attach(o.log, o.broker);
 
   const server = http.createServer((req, res) => {
@@ -84,6 +87,7 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (loopbackOnly) ensureLoopbackHost(req);
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://console.invalid');
     const pathname = url.pathname;
@@ -155,6 +159,7 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
   server.on('error', (err) => logger?.warn({ err: String(err) }, 'console server failed'));
   const address = server.address() as AddressInfo;
   const host = address.address;
+  loopbackOnly = isLoopback(host);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}/`;
   return {
     host,
@@ -176,6 +181,21 @@ function decodeSegment(s: string): string {
   } catch {
     throw new ApiError(400, 'ERR_INVALID_ARGUMENT', `malformed percent-encoding in the path: ${JSON.stringify(s.slice(0, 40))}`);
   }
+}
+
+function isLoopback(host: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || host === '::ffff:127.0.0.1' || host === 'localhost' || host.endsWith('.localhost');
+}
+
+/**
+ * On a loopback address only loopback names are answered: a page whose DNS name was
+ * rebound to 127.0.0.1 sends its own name as Host and is refused, so it cannot read
+ * records through the visitor's browser.
+ */
+function ensureLoopbackHost(req: http.IncomingMessage): void {
+  const raw = req.headers.host ?? '';
+  const name = raw.startsWith('[') ? raw.slice(1, raw.indexOf(']')) : raw.replace(/:\d*$/, '');
+  if (!isLoopback(name.toLowerCase())) throw new ApiError(403, CONSOLE_CODES.HOST_NOT_ALLOWED, `host ${JSON.stringify(raw.slice(0, 100))} not allowed: the console listens on a loopback address and answers only loopback names such as 127.0.0.1 or localhost`);
 }
 
 /** 403 unless the request comes from the console's own origin. */

@@ -200,3 +200,20 @@ test('server-sent events deliver samples whose rates follow appends; /metrics an
   const js = await fetch(`${s.base}/assets/app.js`);
   t.is(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
 });
+
+test('on a loopback address only loopback Host names are answered (DNS rebinding)', async (t) => {
+  const s = await startStack(t);
+  const port = s.console.port;
+  const ask = (host: string): Promise<{ status: number; body: any }> =>
+    new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/api/overview', headers: { host } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+    });
+  const rebound = await ask(`rebound.example:${port}`);
+  t.deepEqual([rebound.status, rebound.body.error.code], [403, 'ERR_HOST_NOT_ALLOWED']);
+  t.is((await ask(`localhost:${port}`)).status, 200);
+  t.is((await ask(`127.0.0.1:${port}`)).status, 200);
+});
