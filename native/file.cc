@@ -35,14 +35,43 @@ Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Writes zeros over [offset, offset+length) one page per pwrite. Page-sized writes keep
+// the page cache's folios small: one write of 1 MiB makes large folios, and a later
+// store through a shared mapping dirties (and the next msync writes back) the whole
+// folio, not the page it touched (measured: msync of a 100-byte append 110 us after
+// page-sized zero writes, 290 us after 1 MiB writes; 250 vs 450 us for 110 KB).
+int WriteZeroPages(int fd, off_t offset, off_t length) {
+  static const std::vector<char> zeros(static_cast<size_t>(sysconf(_SC_PAGESIZE)), 0);
+  const off_t page = static_cast<off_t>(zeros.size());
+  while (length > 0) {
+    // The first write ends on a page boundary, so every later one is one aligned page.
+    size_t n = static_cast<size_t>(std::min<off_t>(length, page - offset % page));
+    ssize_t w = pwrite(fd, zeros.data(), n, offset);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (w == 0) return EIO;
+    offset += w;
+    length -= w;
+  }
+  return 0;
+}
+
 class FallocateWorker : public Napi::AsyncWorker {
  public:
-  FallocateWorker(Napi::Env env, int fd, off_t offset, off_t length)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), offset_(offset), length_(length) {}
+  FallocateWorker(Napi::Env env, int fd, off_t offset, off_t length, bool zero)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), offset_(offset), length_(length), zero_(zero) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { err_ = DoFallocate(fd_, offset_, length_); }
+  void Execute() override {
+    err_ = DoFallocate(fd_, offset_, length_);
+    if (err_ == 0 && zero_) {
+      err_ = WriteZeroPages(fd_, offset_, length_);
+      if (err_ != 0) syscall_ = "pwrite";
+    }
+  }
   void OnOK() override {
-    if (err_ != 0) deferred_.Reject(SyscallError(Env(), err_, "posix_fallocate").Value());
+    if (err_ != 0) deferred_.Reject(SyscallError(Env(), err_, syscall_).Value());
     else deferred_.Resolve(Env().Undefined());
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
@@ -52,14 +81,19 @@ class FallocateWorker : public Napi::AsyncWorker {
   int fd_;
   off_t offset_;
   off_t length_;
+  bool zero_;
   int err_ = 0;
+  const char* syscall_ = "posix_fallocate";
 };
 
+// fallocateAsync(fd, offset, length, zeroFill): posix_fallocate on the thread pool;
+// with zeroFill the range is then written with zeros, page by page (WriteZeroPages).
 Napi::Value FallocateAsync(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   off_t offset = info[1].As<Napi::Number>().Int64Value();
   off_t length = info[2].As<Napi::Number>().Int64Value();
-  auto* w = new FallocateWorker(info.Env(), fd, offset, length);
+  bool zero = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  auto* w = new FallocateWorker(info.Env(), fd, offset, length, zero);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -30,7 +30,7 @@ interface Addon {
   madvise(mapping: ArrayBuffer, offset: number, length: number, advice: number): void;
   populate(mapping: ArrayBuffer, offset: number, length: number): Promise<void>;
   fallocate(fd: number, offset: number, length: number): void;
-  fallocateAsync(fd: number, offset: number, length: number): Promise<void>;
+  fallocateAsync(fd: number, offset: number, length: number, zeroFill: boolean): Promise<void>;
   zeroRange(fd: number, offset: number, length: number): void;
   tryLock(fd: number): boolean;
   crc32c(data: Uint8Array, start: number, end: number): number;
@@ -177,13 +177,17 @@ export function fallocate(fd: number, offset: number, length: number, ctx?: Erro
   }
 }
 
-export async function fallocateAsync(fd: number, offset: number, length: number, ctx?: ErrorContext): Promise<void> {
+/**
+ * posix_fallocate on the thread pool. `zeroFill`: then write the range with zeros, one
+ * page per write (small page-cache folios: see native/file.cc WriteZeroPages).
+ */
+export async function fallocateAsync(fd: number, offset: number, length: number, ctx?: ErrorContext, zeroFill = false): Promise<void> {
   ensureFd(fd);
   ensureSize('offset', offset);
   ensureSize('length', length);
   if (length === 0) return;
   try {
-    await addon.fallocateAsync(fd, offset, length);
+    await addon.fallocateAsync(fd, offset, length, zeroFill);
   } catch (err) {
     throw ioError(err, 'allocating file space failed', ctx);
   }

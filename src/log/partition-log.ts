@@ -879,5 +879,5 @@ function isAfter(a: RecoveryPoint, b: RecoveryPoint): boolean {
 
 function limitsOf(options: PartitionOptions): SegmentLimits {
   const { config } = options;
-  return { segmentBytes: config.segmentBytes, indexIntervalBytes: config.indexIntervalBytes, onIndexRebuilt: options.onIndexRebuilt, zeroFill: options.flush === 'sync' };
+  return { segmentBytes: config.segmentBytes, indexIntervalBytes: config.indexIntervalBytes, onIndexRebuilt: options.onIndexRebuilt, zeroFill: options.flush === 'sync', writeThrough: options.flush === 'sync' };
 }

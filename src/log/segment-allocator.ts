@@ -21,7 +21,6 @@ import { MIN_STEP_BYTES, Segment, WARM_AHEAD_BYTES, maxCqEntries, maxTixEntries,
 export const PREPARE_AT = 0.75;
 
 const ftruncate = promisify(fs.ftruncate);
-const writeAsync = promisify(fs.write);
 
 export interface PreparedSegment {
   fd: number;
@@ -54,14 +53,10 @@ export async function prepareSegment(dir: string, limits: SegmentLimits, warm: b
     } catch (err) {
       throw ioError(err, 'creating segment failed', { path: paths.log });
     }
-    await native.fallocateAsync(fd, 0, allocatedBytes, { path: paths.log });
-    if (limits.zeroFill === true) {
-      // A new file holding no data yet: this fdatasync can see no writeback error of data.
-      await writeAsync(fd, Buffer.alloc(allocatedBytes), 0, allocatedBytes, 0).catch((err: unknown) => {
-        throw ioError(err, 'zero-filling a segment failed', { path: paths.log });
-      });
-      await native.fdatasync(fd, { path: paths.log });
-    }
+    // Zero-filled page by page under the sync policy (see Segment.startStep).
+    await native.fallocateAsync(fd, 0, allocatedBytes, { path: paths.log }, limits.zeroFill === true);
+    // A new file holding no data yet: this fdatasync can see no writeback error of data.
+    if (limits.zeroFill === true) await native.fdatasync(fd, { path: paths.log });
     mapping = native.mmap(fd, limits.segmentBytes, 0, true, { path: paths.log });
     if (warm) await native.populate(mapping, 0, Math.min(allocatedBytes, WARM_AHEAD_BYTES), { path: paths.log });
     removeIfExists(paths.cq);
