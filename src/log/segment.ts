@@ -13,10 +13,17 @@
  * it costs no disk) and is mapped at that size; space is allocated ahead of the writer
  * in growing steps on the thread pool (`growAhead`, `ensureAllocated`). Bytes past
  * writePosition read as zeros (holes or allocated zeros) and a batch length of 0 marks
- * the end of data. Under the sync policy a step is also written with zeros and
- * fdatasynced (through the flush chain), so its extents are written, not unwritten:
- * later msyncs of data then convert no extents (RocketMQ's warm-up, on disk). A sealed
- * segment is truncated to writePosition and is read-only.
+ * the end of data. Under the sync policy:
+ *   - batches are written with pwritev on the descriptor (`writeThrough`), not stored
+ *     through the mapping: a store through a shared mapping write-protect-faults on
+ *     every page the last msync cleaned, and msync must then clean the page tables
+ *     again; pwrite dirties just the page-cache pages (the mapping shows the same pages,
+ *     so readers are unchanged). The flush is still msync of the range.
+ *   - while appends are small, a step is also written with zeros, one page per write,
+ *     and fdatasynced (through the flush chain), so its extents are written, not
+ *     unwritten: later flushes of data then convert no extents (no journal commit each;
+ *     RocketMQ's warm-up, on disk). Large appends skip the zeros (ZERO_FILL_MAX_APPEND_BYTES).
+ * A sealed segment is truncated to writePosition and is read-only.
  *
  * Concurrency: the JS thread is the only writer; msync runs on the thread pool over
  * bytes already written. `acquire`/`release` count holders (readers, transfers):
