@@ -46,6 +46,7 @@ export function groupView(name) {
   let body;
   let refreshing = false;
   const lagHistory = [];
+  let intervalMs = 1000;
   async function refresh() {
     if (refreshing) return;
     refreshing = true;
@@ -78,7 +79,7 @@ export function groupView(name) {
         h('td', { class: 'num lag' }, p.lag === null ? '–' : fmtInt(p.lag)),
         h('td', { class: 'mono' }, p.memberId ?? '–'))), { id: 'offsets-table' }),
       barChart(g.partitions.map((p) => ({ label: oneTopic ? `p${p.partition}` : `${p.topic.slice(0, 5)}/${p.partition}`, value: p.lag ?? 0 })), { id: 'chart-lag', title: 'Lag per partition' }),
-      lineChart([{ name: 'total lag', points: lagHistory }], { id: 'chart-lag-history', title: 'Total lag over time' }));
+      lineChart([{ name: 'total lag', points: lagHistory }], { id: 'chart-lag-history', title: 'Total lag over time', windowMs: intervalMs * 300, minWindowMs: intervalMs * 30 }));
   }
   return {
     name: 'group',
@@ -89,6 +90,7 @@ export function groupView(name) {
       el.append(h('p', { class: 'crumbs' }, link('/groups', 'Consumer groups'), ' / group'), h('h1', {}, name), body);
       try {
         const overview = await api('/api/overview');
+        intervalMs = overview.intervalMs;
         for (const s of overview.samples) if (s.lag[name] !== undefined) lagHistory.push([s.time, s.lag[name]]);
       } catch {
         // the chart starts empty; the table below reports the error if the broker is gone

@@ -110,7 +110,8 @@ export function overviewView() {
       summary = h('section', { class: 'stats', id: 'summary' });
       charts = h('section', { class: 'charts', id: 'charts' });
       topics = h('section', { id: 'topics' });
-      el.append(h('h1', {}, 'Overview'), summary, charts, h('h2', {}, 'Topics'), topics, h('h2', {}, 'Create a topic'), createForm());
+      const deleted = new URLSearchParams(location.search).get('deleted');
+      el.append(h('div', {}, h('h1', {}, 'Overview'), deleted ? h('p', { class: 'ok', id: 'notice' }, `Deleted topic ${deleted}.`) : null), summary, charts, h('h2', {}, 'Topics'), topics, h('h2', {}, 'Create a topic'), createForm());
       try {
         data = await api('/api/overview');
       } catch (err) {

@@ -36,7 +36,7 @@ export function topicView(name) {
       lineChart([
         { name: 'in', points: data.history.map((s) => [s.time, s.in]) },
         { name: 'out', points: data.history.map((s) => [s.time, s.out]) },
-      ], { id: 'chart-topic', title: 'Records per second', unit: 'rec/s' }),
+      ], { id: 'chart-topic', title: 'Records per second', unit: 'rec/s', windowMs: data.intervalMs * 300, minWindowMs: data.intervalMs * 30 }),
       h('h2', {}, 'Settings'),
       table(['setting', 'value'], [
         ['retention.ms', c.retentionMs < 0 ? 'unlimited' : `${fmtInt(c.retentionMs)} (${fmtMs(c.retentionMs)})`],
@@ -118,6 +118,7 @@ export function recordsView(topic, query) {
       const partSelect = h('select', { id: 'rb-partition', name: 'partition' }, info.partitionList.map((p) => h('option', { value: String(p.partition), selected: String(p.partition) === partition }, `partition ${p.partition}`)));
       const mode = h('select', { id: 'rb-mode' }, h('option', { value: 'offset', selected: time === null }, 'from offset'), h('option', { value: 'time', selected: time !== null }, 'from time (ISO-8601)'));
       const from = h('input', { id: 'rb-from', value: time ?? offset ?? '', placeholder: time !== null ? '2026-01-31T12:00:00Z' : 'offset (empty: the last records)' });
+      mode.addEventListener('change', () => (from.placeholder = mode.value === 'time' ? '2026-01-31T12:00:00Z' : 'offset (empty: the last records)'));
       const size = h('input', { id: 'rb-limit', type: 'number', min: 1, max: 500, value: limit ?? '20' });
       const form = h('form', { id: 'rb-form', class: 'inline-form' }, h('label', {}, partSelect), h('label', {}, mode), h('label', {}, from), h('label', {}, 'page size ', size), h('button', { type: 'submit', id: 'rb-go' }, 'Show'));
       form.addEventListener('submit', (e) => {

@@ -141,6 +141,7 @@ function topicDetail(ctx: ApiContext, name: string): unknown {
       segments: p.segments,
       recordsInPerSec: rates[p.partition] ?? 0,
     })),
+    intervalMs: ctx.sampler.intervalMs,
     history: ctx.sampler.samples().map((s) => ({ time: s.time, in: s.topics[name]?.recordsInPerSec ?? 0, out: s.topics[name]?.recordsOutPerSec ?? 0 })),
   };
 }

@@ -201,6 +201,7 @@ browserTest('a topic created and deleted through the UI, with a typed confirmati
   await page.waitForFunction(() => location.pathname === '/' && document.querySelector('main')?.dataset.ready === 'true');
   t.deepEqual(s.log.listTopics(), ['audit-log', 'orders']);
   t.falsy(await page.$('#topics-table tr[data-topic="payments"]'));
+  t.is(await page.$eval('#notice', (e) => e.textContent), 'Deleted topic payments.');
 });
 
 browserTest('bad paths and input show the API\'s error on the page, never a stack trace', async (t) => {
