@@ -33,6 +33,9 @@ import type { CoordinatorView } from './groups.js';
 import type { RateSampler, Sample } from './rates.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
+/** Event streams open at once (each a browser tab), and the unsent bytes one may hold. */
+const MAX_STREAMS = 64;
+const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
 
 export interface MetricsSource {
   metrics(): Promise<string>;
@@ -135,11 +138,14 @@ export async function startConsole(o: ConsoleOptions): Promise<ConsoleServer> {
   }
 
   function openStream(res: http.ServerResponse): void {
+    if (streams.size >= MAX_STREAMS) throw new ApiError(503, 'ERR_LIMIT', `${MAX_STREAMS} event streams are open; close a console tab`);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     res.write(`retry: 2000\n\n`);
     streams.add(res);
     const unsubscribe = o.sampler.subscribe((s: Sample) => {
-      res.write(`event: sample\ndata: ${JSON.stringify(s)}\n\n`);
+      // A reader that stopped reading is dropped rather than buffered for.
+      if (res.writableLength > MAX_STREAM_BACKLOG_BYTES) res.destroy();
+      else res.write(`event: sample\ndata: ${JSON.stringify(s)}\n\n`);
     });
     res.on('close', () => {
       unsubscribe();

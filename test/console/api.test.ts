@@ -217,3 +217,29 @@ test('on a loopback address only loopback Host names are answered (DNS rebinding
   t.is((await ask(`localhost:${port}`)).status, 200);
   t.is((await ask(`127.0.0.1:${port}`)).status, 200);
 });
+
+test('event streams are capped at 64; a closed one frees its place', async (t) => {
+  const s = await startStack(t, { intervalMs: 60_000 });
+  const agent = new http.Agent({ keepAlive: false, maxSockets: 100 });
+  t.teardown(() => agent.destroy());
+  const open = (): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> =>
+    new Promise((resolve, reject) => {
+      const req = http.get(`${s.base}/api/events`, { agent }, (res) => resolve({ req, res }));
+      req.on('error', reject);
+    });
+  const streams = [];
+  for (let i = 0; i < 64; i++) streams.push(await open());
+  t.true(streams.every((x) => x.res.statusCode === 200));
+  const refused = await getJson(`${s.base}/api/events`);
+  t.deepEqual([refused.status, refused.body.error.code], [503, 'ERR_LIMIT']);
+  streams[0]!.req.destroy();
+  let again = await open();
+  // The server sees the close a moment later: retry until the place is free.
+  while (again.res.statusCode !== 200) {
+    again.req.destroy();
+    await new Promise((r) => setTimeout(r, 20));
+    again = await open();
+  }
+  t.is(again.res.statusCode, 200);
+  for (const x of [...streams, again]) x.req.destroy();
+});
