@@ -1,33 +1,28 @@
 #!/usr/bin/env node
-// The `commitlog` command. From a clone (TypeScript sources present, tsx installed as
-// a dev dependency) it runs src/cli/main.ts through tsx, so no build step is needed;
-// from the published package it runs the compiled dist/src/cli/main.js.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+// The `commitlog` command. This file is CommonJS (bin/package.json): the ES module
+// loader reads its modules on libuv's thread pool, which starts the pool, and libuv
+// sizes the pool once, from UV_THREADPOOL_SIZE, when it starts. A CommonJS entry runs
+// before any pool job, so it can still choose the size (docs/operations.md, "Thread
+// pool"); then it loads the command itself (bin/main.mjs).
+'use strict';
+const os = require('node:os');
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const source = path.join(root, 'src', 'cli', 'main.ts');
-const built = path.join(root, 'dist', 'src', 'cli', 'main.js');
-
-async function load() {
-  if (existsSync(source)) {
-    let tsx;
-    try {
-      tsx = await import('tsx/esm/api');
-    } catch (err) {
-      if (!existsSync(built)) {
-        process.stderr.write(`commitlog: ${source} needs tsx to run (npm install), or build with npm run build: ${err.message}\n`);
-        process.exit(1);
-      }
-    }
-    if (tsx !== undefined) {
-      tsx.register();
-      return import(pathToFileURL(source).href);
-    }
-  }
-  return import(pathToFileURL(built).href);
+/**
+ * The broker's pool: msync and fdatasync of group commit, allocation steps, checkpoint
+ * writes, file opens and cold-read prefetches all run there and mostly wait for the
+ * disk, so it is sized past the core count: 2 per core, at least 8 (4 prefetch jobs
+ * plus 4 threads for flushes), at most 64.
+ */
+function defaultThreadPoolSize(cores) {
+  return Math.min(64, Math.max(8, 2 * cores));
 }
 
-const { main } = await load();
-process.exitCode = await main(process.argv.slice(2));
+const configured = process.env.UV_THREADPOOL_SIZE;
+if (configured === undefined || configured.trim() === '') {
+  process.env.UV_THREADPOOL_SIZE = String(defaultThreadPoolSize(os.availableParallelism()));
+}
+
+import('./main.mjs').catch((err) => {
+  process.stderr.write(`commitlog: ${err && err.stack ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
