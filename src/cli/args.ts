@@ -176,3 +176,10 @@ export function clientSettings(values: Parsed['values'], name: string): { broker
   const resolved = resolveSettings(['broker', 'log-level'], { flags: values }).values;
   return { broker: resolved.broker as string, logger: createLogger({ level: resolved['log-level'] as LogLevel, name }) };
 }
+
+/** Rows under a header, columns padded to their widest cell, two spaces apart. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => `${cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`;
+  return [header, ...rows].map(line).join('');
+}

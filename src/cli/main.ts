@@ -18,6 +18,7 @@ interface Entry {
 const SUBCOMMANDS: Record<string, Entry> = {
   broker: { load: () => import('./broker.js'), summary: 'serve a data directory over TCP (Kafka: kafka-server-start)' },
   topics: { load: () => import('./topics.js'), summary: 'create, list, describe and delete topics (kafka-topics)' },
+  groups: { load: () => import('./groups.js'), summary: 'list consumer groups; describe members, partitions and lag (kafka-consumer-groups)' },
   produce: { load: () => import('./produce.js'), summary: 'send stdin lines as records (kafka-console-producer)' },
   consume: { load: () => import('./consume.js'), summary: 'print records on stdout (kafka-console-consumer)' },
   dump: { load: () => import('./dump.js'), summary: 'print segments, batches and records of a data directory, offline (kafka-dump-log)' },

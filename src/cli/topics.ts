@@ -10,7 +10,7 @@ import { Admin } from '../net/client/admin.js';
 import { FileReader, locate, scanSegment, type PartitionFiles } from '../ops/data-dir.js';
 import { diskUsage } from '../ops/metrics.js';
 import { formatBytes } from '../ops/progress.js';
-import { CLIENT_OPTIONS, CLIENT_USAGE, Output, UsageError, clientSettings, guard, intFlag, parse } from './args.js';
+import { CLIENT_OPTIONS, CLIENT_USAGE, Output, UsageError, clientSettings, guard, table, intFlag, parse } from './args.js';
 
 const USAGE = `usage: commitlog topics create TOPIC [--partitions N] [--segment-bytes N]
                               [--retention-ms MS] [--retention-bytes N]
@@ -146,10 +146,4 @@ function offsetsOf(p: PartitionFiles): { earliest: number; latest: number; dataB
     }
   }
   return { earliest: p.segments[0]!.baseOffset, latest, dataBytes };
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => `${cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`;
-  return [header, ...rows].map(line).join('');
 }

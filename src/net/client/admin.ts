@@ -14,6 +14,16 @@ import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
 import { backoffMs, intOption, isRetriable, parseBroker, retryPolicy, sleep, type ClientOptions, type RetryOptions, type RetryPolicy } from './client-types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import type { CreateTopicRequest, ListOffsetsRequest, RequestBody, ResponseBody, TopicMetadata } from '../protocol/messages.js';
+import { CONSUMER_PROTOCOL_TYPE, decodeAssignment, decodeSubscription, type TopicPartitions } from '../groups/consumer-protocol.js';
+
+/** `fn()`, or `fallback` when it throws (a member's metadata in a format we cannot read). */
+function safely<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
+}
 
 export interface AdminOptions extends ClientOptions, RetryOptions {
   /** Reconnect attempts after a connection failure; default 5 (an admin call should answer, not wait out an outage). */
@@ -64,14 +74,52 @@ export interface GroupPartitionOffsets {
   committedPastEnd: boolean;
   /** The committed offset lies below the log start (retention deleted it): the group's consumer will reset it. */
   committedBeforeStart: boolean;
+  /** The member the current generation assigned this partition to; null when none (no members, or not subscribed). */
+  memberId: string | null;
 }
 
-export interface GroupDescription {
-  group: string;
+export interface GroupTopicOffsets {
   topic: string;
   partitions: GroupPartitionOffsets[];
   /** Sum of the partitions' lag. */
   lag: number;
+}
+
+/** A live member of a group, as the coordinator knows it (members of Kafka clients included). */
+export interface GroupMemberInfo {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  /** Topics subscribed to; null when the member's protocol is not Kafka's "consumer" format. */
+  topics: string[] | null;
+  /** Its partitions in the current generation (empty during a rebalance). */
+  assignment: TopicPartitions[];
+}
+
+export interface GroupDescription {
+  group: string;
+  /** Empty, PreparingRebalance, CompletingRebalance, Stable; Dead for a group with neither members nor offsets. */
+  state: string;
+  protocolType: string;
+  /** The assignor of the current generation ('' when none). */
+  protocolName: string;
+  generationId: number;
+  leaderId: string;
+  members: GroupMemberInfo[];
+  /** The topic asked for; without one, every topic a member subscribes to or the group committed offsets for. */
+  topics: GroupTopicOffsets[];
+  /** The first of `topics` (the one asked for): its name, partitions and lag; '' / [] / 0 when there is none. */
+  topic: string;
+  partitions: GroupPartitionOffsets[];
+  lag: number;
+}
+
+export interface GroupListing {
+  group: string;
+  state: string;
+  /** '' for a group known only by its committed offsets. */
+  protocolType: string;
 }
 
 export class Admin {
@@ -149,11 +197,74 @@ export class Admin {
   }
 
   /**
-   * Per partition of `topic`: the group's committed offset, the log's offsets, the lag,
-   * and whether the committed offset lies outside the log (committedPastEnd,
-   * committedBeforeStart), which a lag of 0 would otherwise hide.
+   * The group's members and their partitions (from the broker's coordinator, whichever
+   * protocol they speak) and, per partition of `topic` (or, without one, of every
+   * topic its members subscribe to or it committed offsets for): the committed offset,
+   * the log's offsets, the lag, the owning member, and whether the committed offset
+   * lies outside the log (committedPastEnd, committedBeforeStart), which a lag of 0
+   * would otherwise hide. ERR_UNKNOWN_TOPIC for a `topic` that does not exist.
    */
-  async describeGroup(group: string, topic: string): Promise<GroupDescription> {
+  async describeGroup(group: string, topic?: string): Promise<GroupDescription> {
+    if (typeof group !== 'string' || group.length === 0) throw invalidArgument('group must be a non-empty string');
+    const described = await this.call({ case: 'describeGroup', value: { group } });
+    const d = described?.case === 'describeGroup' ? described.value : undefined;
+    const consumer = d?.protocolType === CONSUMER_PROTOCOL_TYPE;
+    const members: GroupMemberInfo[] = (d?.members ?? []).map((m) => ({
+      memberId: m.memberId,
+      groupInstanceId: m.groupInstanceId ?? null,
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      topics: consumer ? safely(() => decodeSubscription(m.metadata).topics, null) : null,
+      assignment: consumer ? safely(() => decodeAssignment(m.assignment).partitions, []) : [],
+    }));
+    const owners = new Map<string, string>();
+    for (const m of members) for (const tp of m.assignment) for (const p of tp.partitions) owners.set(`${tp.topic}\u0000${p}`, m.memberId);
+    let names: string[];
+    if (topic !== undefined) {
+      names = [topic];
+    } else {
+      const subscribed = new Set(members.flatMap((m) => [...(m.topics ?? []), ...m.assignment.map((tp) => tp.topic)]));
+      names = [...new Set([...subscribed, ...(await this.listTopics())])].sort();
+    }
+    const topics: GroupTopicOffsets[] = [];
+    for (const name of names) {
+      let offsets: GroupTopicOffsets;
+      try {
+        offsets = await this.topicOffsets(group, name, owners);
+      } catch (err) {
+        // A subscribed topic that does not exist (yet) has no offsets to show.
+        if (topic === undefined && err instanceof CommitLogError && err.code === ErrorCode.UNKNOWN_TOPIC) continue;
+        throw err;
+      }
+      // Without a topic asked for, a topic nobody subscribes to is shown only if the group committed there.
+      const wanted = topic !== undefined || members.some((m) => m.topics?.includes(name) || m.assignment.some((tp) => tp.topic === name))
+        || offsets.partitions.some((p) => p.committedOffset !== null);
+      if (wanted) topics.push(offsets);
+    }
+    const first = topics[0];
+    return {
+      group,
+      state: d?.state ?? 'Dead',
+      protocolType: d?.protocolType ?? '',
+      protocolName: d?.protocolName ?? '',
+      generationId: d?.generationId ?? -1,
+      leaderId: d?.leaderId ?? '',
+      members,
+      topics,
+      topic: first?.topic ?? '',
+      partitions: first?.partitions ?? [],
+      lag: first?.lag ?? 0,
+    };
+  }
+
+  /** Every group the broker knows: those with members (either protocol) and those with committed offsets. */
+  async listGroups(): Promise<GroupListing[]> {
+    const body = await this.call({ case: 'listGroups', value: {} });
+    return body?.case === 'listGroups' ? body.value.groups.map((g) => ({ group: g.group, state: g.state, protocolType: g.protocolType })) : [];
+  }
+
+  /** Offsets and lag of `group` on `topic`, with each partition's owner from `owners`; ERR_UNKNOWN_TOPIC. */
+  private async topicOffsets(group: string, topic: string, owners: Map<string, string>): Promise<GroupTopicOffsets> {
     // Both requests leave at once; the connection answers them in order.
     const [meta, fetched] = await Promise.all([
       this.topicMetadata(topic),
@@ -172,10 +283,11 @@ export class Admin {
           lag: Math.max(0, p.latestOffset - (c ?? p.earliestOffset)),
           committedPastEnd: c !== undefined && c > p.latestOffset,
           committedBeforeStart: c !== undefined && c < p.earliestOffset,
+          memberId: owners.get(`${topic}\u0000${p.partition}`) ?? null,
         };
       })
       .sort((a, b) => a.partition - b.partition);
-    return { group, topic, partitions, lag: partitions.reduce((sum, p) => sum + p.lag, 0) };
+    return { topic, partitions, lag: partitions.reduce((sum, p) => sum + p.lag, 0) };
   }
 
   /** Closes the connection once pending calls are answered. Later calls reject with ERR_LOG_CLOSED. */

@@ -6,7 +6,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { CommitLog } from '../../../src/log/commit-log.js';
 import { startBroker, type Broker } from '../../../src/net/broker/server.js';
+import { Admin } from '../../../src/net/client/admin.js';
 import { Connection } from '../../../src/net/client/connection.js';
+import { runCli } from '../../cli/helpers.js';
 import { GroupMember } from '../../../src/net/client/group-member.js';
 import { NativeGroupTransport } from '../../../src/net/client/group-transport.js';
 import { rangeAssignor } from '../../../src/net/groups/assignors.js';
@@ -132,4 +134,53 @@ test('a join with a session timeout below the broker minimum is refused with ERR
     value: { group: 'g', memberId: '', sessionTimeoutMs: 10, rebalanceTimeoutMs: 0, protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.from([0, 0]) }] },
   }));
   t.is((err as { code?: string }).code, 'ERR_INVALID_SESSION_TIMEOUT');
+});
+
+test('Admin.describeGroup and `commitlog groups` show the members, each partition owner, committed offsets and lag', async (t) => {
+  const { log, broker } = await setup(t);
+  const owned = new Map<GroupMember, number[]>();
+  const ms = [member(broker, log, owned), member(broker, log, owned)];
+  for (const { m } of ms) m.start();
+  t.teardown(async () => {
+    for (const { m, transport } of ms) {
+      await m.close();
+      await transport.close();
+    }
+  });
+  await until('three partitions each', () => ms.every(({ m }) => owned.get(m)?.length === 3));
+  await log.append('orders', 4, [{ value: 'a' }, { value: 'b' }, { value: 'c' }]);
+  await log.flush();
+  const owner4 = ms.find(({ m }) => owned.get(m)!.includes(4))!.m.commitIdentity;
+  const conn = await Connection.connect({ host: '127.0.0.1', port: broker.port });
+  t.teardown(() => conn.close());
+  await conn.request({ case: 'offsetCommit', value: { group: 'billing', offsets: [{ topic: 'orders', partition: 4, offset: 1, metadata: '' }], memberId: owner4.memberId, generationId: owner4.generationId } });
+
+  const admin = new Admin({ broker: `127.0.0.1:${broker.port}` });
+  t.teardown(() => admin.close());
+  const d = await admin.describeGroup('billing');
+  t.is(d.state, 'Stable');
+  t.is(d.protocolName, 'range');
+  t.deepEqual(d.members.map((m) => m.topics), [['orders'], ['orders']]);
+  t.deepEqual(d.topics.map((x) => x.topic), ['orders']);
+  const p4 = d.partitions.find((p) => p.partition === 4)!;
+  t.like(p4, { committedOffset: 1, nextOffset: 3, lag: 2, memberId: owner4.memberId });
+  for (const p of d.partitions) {
+    const holder = ms.find(({ m }) => owned.get(m)!.includes(p.partition))!.m.commitIdentity.memberId;
+    t.is(p.memberId, holder);
+  }
+  t.deepEqual(await admin.listGroups(), [{ group: 'billing', state: 'Stable', protocolType: 'consumer' }]);
+
+  const listed = await runCli(['groups', 'list', '--broker', `127.0.0.1:${broker.port}`]);
+  t.is(listed.code, 0, listed.stderr);
+  t.deepEqual(listed.stdout.toString().trim().split('\n').map((l) => l.split(/\s+/)), [['GROUP', 'STATE', 'PROTOCOL'], ['billing', 'Stable', 'consumer']]);
+  const described = await runCli(['groups', 'describe', 'billing', '--broker', `127.0.0.1:${broker.port}`]);
+  t.is(described.code, 0, described.stderr);
+  const text = described.stdout.toString();
+  t.regex(text, /^group: billing state: Stable generation: \d+ assignor: range members: 2\n/);
+  const row4 = text.split('\n').find((l) => l.startsWith('orders ') && l.split(/\s+/)[1] === '4')!.split(/\s+/);
+  t.deepEqual(row4, ['orders', '4', '1', '3', '2', owner4.memberId]);
+  const row0 = text.split('\n').find((l) => l.startsWith('orders ') && l.split(/\s+/)[1] === '0')!.split(/\s+/);
+  t.is(row0[2], '-');
+  const bad = await runCli(['groups', 'frobnicate', '--broker', `127.0.0.1:${broker.port}`]);
+  t.is(bad.code, 2);
 });
