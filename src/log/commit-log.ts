@@ -118,6 +118,8 @@ interface Topic {
   name: string;
   config: TopicConfig;
   partitions: PartitionLog[];
+  /** addPartitions is running. */
+  growing?: boolean;
 }
 
 function isAborted(signal: AbortSignal | undefined): boolean {
@@ -386,6 +388,43 @@ export class CommitLog {
       for (const p of topic.partitions) await p.close().catch(() => undefined);
       fs.rmSync(topicDir, { recursive: true, force: true });
       throw ioError(err, `creating topic ${name} failed`, { topic: name });
+    }
+    return this.describeTopic(name);
+  }
+
+  /**
+   * Grows `name` to `count` partitions (the new total, as Kafka's CreatePartitions):
+   * the new ones are created empty and topic.json records the count. Partitions are
+   * never removed; a count not above the current one is ERR_INVALID_ARGUMENT.
+   */
+  async addPartitions(name: string, count: number): Promise<TopicDescription> {
+    const topic = this.topicOf(name);
+    const current = topic.partitions.length;
+    if (!Number.isSafeInteger(count) || count <= current || count > 10000) {
+      throw invalidArgument(`topic ${name} has ${current} partitions: the new count must be an integer in [${current + 1}, 10000], got ${String(count)}`);
+    }
+    if (topic.growing) throw invalidArgument(`topic ${name} is already being given more partitions`);
+    topic.growing = true;
+    const opened: PartitionLog[] = [];
+    try {
+      ensureLimitsFor(count - current, 0, `adding partitions to topic ${name}`);
+      const topicDir = path.join(this.dir, name);
+      const numbers = Array.from({ length: count - current }, (_, i) => current + i);
+      await forEachLimited(numbers, OPEN_CONCURRENCY, async (p) => {
+        opened[p - current] = await this.openPartition(name, p, topic.config, false);
+      });
+      await fsyncDirAsync(topicDir);
+      const config = { ...topic.config, partitions: count };
+      await writeGuardedJsonAsync(path.join(topicDir, TOPIC_FILE), config);
+      if (this.topics.get(name) !== topic) throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `topic ${name} was deleted while partitions were added`, { topic: name });
+      topic.config = config;
+      topic.partitions.push(...opened);
+    } catch (err) {
+      for (const p of opened) if (p !== undefined) await p.close().catch(() => undefined);
+      for (let p = current; p < count; p++) if (topic.partitions.length <= p) fs.rmSync(path.join(this.dir, name, String(p)), { recursive: true, force: true });
+      throw ioError(err, `adding partitions to topic ${name} failed`, { topic: name });
+    } finally {
+      topic.growing = false;
     }
     return this.describeTopic(name);
   }

@@ -13,6 +13,13 @@ import {
   type GroupHandlerContext,
 } from './groups.js';
 import type { KafkaHandler, KafkaHandlerContext } from './types.js';
+import { DESCRIBE_CLUSTER, DESCRIBE_CONFIGS, handleDescribeCluster, handleDescribeConfigs } from './admin.js';
+import { FETCH, PRODUCE, handleFetch, handleProduce } from './data.js';
+import { FIND_COORDINATOR, OFFSET_COMMIT, OFFSET_FETCH, handleFindCoordinator, handleOffsetCommit, handleOffsetFetch } from './offsets.js';
+import {
+  CREATE_PARTITIONS, CREATE_TOPICS, DELETE_TOPICS, LIST_OFFSETS, METADATA,
+  handleCreatePartitions, handleCreateTopics, handleDeleteTopics, handleListOffsets, handleMetadata,
+} from './topics.js';
 
 export type { KafkaHandler, KafkaHandlerContext, KafkaSettings } from './types.js';
 
@@ -31,6 +38,18 @@ function group(fn: (ctx: GroupHandlerContext, version: number, body: Message) =>
 
 export const KAFKA_HANDLERS: Map<number, KafkaHandler> = new Map<number, KafkaHandler>([
   [API_VERSIONS, handleApiVersions],
+  [PRODUCE, handleProduce],
+  [FETCH, handleFetch],
+  [LIST_OFFSETS, handleListOffsets],
+  [METADATA, handleMetadata],
+  [OFFSET_COMMIT, handleOffsetCommit],
+  [OFFSET_FETCH, handleOffsetFetch],
+  [FIND_COORDINATOR, handleFindCoordinator],
+  [CREATE_TOPICS, handleCreateTopics],
+  [DELETE_TOPICS, handleDeleteTopics],
+  [CREATE_PARTITIONS, handleCreatePartitions],
+  [DESCRIBE_CONFIGS, handleDescribeConfigs],
+  [DESCRIBE_CLUSTER, handleDescribeCluster],
   [JOIN_GROUP, group(handleJoinGroup)],
   [SYNC_GROUP, group(handleSyncGroup)],
   [HEARTBEAT, group(handleHeartbeat)],
