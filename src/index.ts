@@ -21,6 +21,8 @@ export { isConnectionError, isRetriable } from './net/client/client-types.js';
 export type { BrokerAddress, ClientOptions, ConsumerRecord, RecordMetadata, RetryOptions } from './net/client/client-types.js';
 export { startBroker, DEFAULT_PORT } from './net/broker/server.js';
 export type { Broker, BrokerOptions, BrokerStats } from './net/broker/server.js';
+export { startKafkaListener, DEFAULT_KAFKA_PORT } from './net/kafka/listener.js';
+export type { KafkaListener, KafkaListenerOptions, KafkaListenerStats, KafkaObserver, KafkaRequestObservation } from './net/kafka/listener.js';
 export { startConsole } from './console/server.js';
 export type { ConsoleOptions, ConsoleServer, MetricsSource } from './console/server.js';
 export { RateSampler, combineFlushHooks, combineObservers } from './console/rates.js';

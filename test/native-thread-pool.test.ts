@@ -22,7 +22,7 @@ async function brokerThreads(t: import('ava').ExecutionContext, pool: string | u
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('COMMITLOG_') && k !== 'UV_THREADPOOL_SIZE') env[k] = v;
   if (pool !== undefined) env.UV_THREADPOOL_SIZE = pool;
   const dir = path.join(tmpDir(t), 'data');
-  const child = spawn(process.execPath, [bin, 'broker', '--dir', dir, '--port', '0', '--http-port', 'off', '--log-level', 'warn'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'broker', '--dir', dir, '--port', '0', '--http-port', 'off', '--kafka-port', 'off', '--log-level', 'warn'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   t.teardown(async () => {
     child.kill('SIGKILL');

@@ -7,8 +7,10 @@
  *
  * stdout carries lines for scripts and tests, `commitlog broker metrics on
  * HOST:PORT` (with --metrics-port), `commitlog broker console on http://HOST:PORT/`
- * (the web console, src/console/, unless --http-port off) and then `commitlog broker
- * listening on HOST:PORT`, printed once connections are accepted. Everything else is
+ * (the web console, src/console/, unless --http-port off), `commitlog broker kafka
+ * listener on HOST:PORT` (the Kafka wire protocol, src/net/kafka/, unless --kafka-port
+ * off) and then `commitlog broker listening on HOST:PORT`, printed once connections
+ * are accepted. Everything else is
  * the structured log on stderr (src/ops/logger.ts). Settings come from flags, COMMITLOG_* variables, a
  * config file and defaults, in that order (src/ops/config.ts).
  */
@@ -16,6 +18,7 @@ import { CommitLogError, ErrorCode } from '../errors.js';
 import { CommitLog } from '../log/commit-log.js';
 import type { FlushPolicy } from '../log/partition-log.js';
 import { startBroker, type Broker } from '../net/broker/server.js';
+import { startKafkaListener, type KafkaListener } from '../net/kafka/listener.js';
 import { resolveSettings, type SettingName } from '../ops/config.js';
 import { createLogger, type CliLogger, type LogLevel } from '../ops/logger.js';
 import { BrokerMetrics, serveMetrics, type MetricsServer } from '../ops/metrics.js';
@@ -26,6 +29,8 @@ import { describeError, guard, parse } from './args.js';
 const USAGE = `usage: commitlog broker [--dir DIR] [--host HOST] [--port PORT] [--flush sync|async|os]
                         [--flush-interval-ms MS] [--segment-bytes N] [--metrics-port PORT]
                         [--metrics-host HOST] [--http-port PORT|off]
+                        [--kafka-port PORT|off] [--advertised-host HOST]
+                        [--kafka-auto-create on|off] [--kafka-default-partitions N]
                         [--max-connections N] [--config FILE]
                         [--log-level LEVEL]
 
@@ -43,15 +48,24 @@ Serves a data directory over TCP until SIGINT or SIGTERM, then closes it cleanly
   --metrics-host HOST    address of the metrics endpoint (default: --host)
   --http-port PORT|off   web console (and /metrics) at http://HOST:PORT/ (default 7080;
                          0: any free port; off: none)
+  --kafka-port PORT|off  Kafka wire protocol for Kafka clients and tools (default 9092;
+                         0: any free port; off: none)
+  --advertised-host HOST host Kafka clients are told to connect to (default: --host)
+  --kafka-auto-create on|off
+                         create unknown topics Kafka clients ask for (default on)
+  --kafka-default-partitions N
+                         partitions of such auto-created topics (default 1)
   --config FILE          JSON file of settings (keys are these flag names)
   --log-level LEVEL      trace, debug, info (default), warn, error, fatal or silent
 
 Every setting can also come from COMMITLOG_<NAME> (e.g. COMMITLOG_PORT=7071) or the
 config file; flags win over the environment, which wins over the file.
-Prints 'commitlog broker listening on HOST:PORT' on stdout once it accepts connections.
+Prints 'commitlog broker kafka listener on HOST:PORT' (unless --kafka-port off), then
+'commitlog broker listening on HOST:PORT' on stdout once it accepts connections.
 `;
 
-const NAMES = ['dir', 'host', 'port', 'flush', 'flush-interval-ms', 'segment-bytes', 'metrics-port', 'metrics-host', 'http-port', 'max-connections', 'log-level'] as const satisfies readonly SettingName[];
+const NAMES = ['dir', 'host', 'port', 'flush', 'flush-interval-ms', 'segment-bytes', 'metrics-port', 'metrics-host', 'http-port', 'max-connections', 'log-level',
+  'kafka-port', 'advertised-host', 'kafka-auto-create', 'kafka-default-partitions'] as const satisfies readonly SettingName[];
 
 const OPTIONS = {
   dir: { type: 'string' },
@@ -63,6 +77,10 @@ const OPTIONS = {
   'metrics-port': { type: 'string' },
   'metrics-host': { type: 'string' },
   'http-port': { type: 'string' },
+  'kafka-port': { type: 'string' },
+  'advertised-host': { type: 'string' },
+  'kafka-auto-create': { type: 'string' },
+  'kafka-default-partitions': { type: 'string' },
   'max-connections': { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
@@ -91,6 +109,10 @@ export function run(args: string[]): Promise<number> {
       metricsHost: (values['metrics-host'] ?? values.host) as string,
       httpPort: values['http-port'] as number | 'off',
       maxConnections: values['max-connections'] as number | undefined,
+      kafkaPort: values['kafka-port'] as number | 'off',
+      advertisedHost: values['advertised-host'] as string | undefined,
+      kafkaAutoCreate: values['kafka-auto-create'] === 'on',
+      kafkaDefaultPartitions: values['kafka-default-partitions'] as number,
     });
   });
 }
@@ -106,6 +128,10 @@ interface ServeOptions {
   metricsHost: string;
   httpPort: number | 'off';
   maxConnections: number | undefined;
+  kafkaPort: number | 'off';
+  advertisedHost: string | undefined;
+  kafkaAutoCreate: boolean;
+  kafkaDefaultPartitions: number;
 }
 
 async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
@@ -171,6 +197,26 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
     logger.info({ url: consoleServer.url }, `console on ${consoleServer.url}`);
     process.stdout.write(`commitlog broker console on ${consoleServer.url}\n`);
   }
+  let kafka: KafkaListener | undefined;
+  if (o.kafkaPort !== 'off') {
+    try {
+      kafka = await startKafkaListener({
+        log, offsets: broker.offsets, coordinator: broker.coordinator, host: o.host, port: o.kafkaPort,
+        advertisedHost: o.advertisedHost, autoCreateTopics: o.kafkaAutoCreate, defaultPartitions: o.kafkaDefaultPartitions,
+        logger, observer: metrics?.kafkaObserver,
+      });
+    } catch (err) {
+      await consoleServer?.close();
+      await metricsServer?.close();
+      await broker.close();
+      await log.close();
+      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      return fail(`cannot serve the Kafka protocol on ${o.host}:${o.kafkaPort}: ${inUse ? 'the port is in use; choose another with --kafka-port PORT (0: any free one) or turn the Kafka listener off with --kafka-port off' : describeError(err)}`, 1);
+    }
+    const kafkaAt = `${bracket(kafka.host)}:${kafka.port}`;
+    logger.info({ advertised: `${kafka.settings.advertisedHost}:${kafka.settings.advertisedPort}`, autoCreateTopics: o.kafkaAutoCreate }, `kafka listener on ${kafkaAt}`);
+    process.stdout.write(`commitlog broker kafka listener on ${kafkaAt}\n`);
+  }
   const at = `${bracket(broker.host)}:${broker.port}`;
   logger.info({ dir: log.dir, flush: o.flush }, `listening on ${at}`);
   process.stdout.write(`commitlog broker listening on ${at} (dir ${log.dir}, flush ${o.flush})\n`);
@@ -184,6 +230,14 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
   process.once('SIGTERM', force);
   logger.info({ signal }, 'shutting down');
   let code = 0;
+  try {
+    // Parked JoinGroup/SyncGroup answers go out first, so Kafka connections drain at once.
+    broker.coordinator.close();
+    await kafka?.close();
+  } catch (err) {
+    logger.error({ err: describeError(err) }, 'stopping the Kafka listener failed');
+    code = 1;
+  }
   try {
     await broker.close();
   } catch (err) {

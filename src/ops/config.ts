@@ -36,6 +36,8 @@ const DEFAULT_BROKER_PORT = DEFAULT_PORT;
 const DEFAULT_BROKER_HOST = '127.0.0.1';
 /** The web console's port (src/console/); next to the broker's 7070. */
 export const DEFAULT_HTTP_PORT = 7080;
+/** The Kafka listener's port (src/net/kafka/listener.ts): Kafka's own. */
+export const DEFAULT_KAFKA_PORT = 9092;
 
 export const SETTINGS = {
   dir: { kind: 'string', default: './data', usedBy: 'broker', help: 'data directory (created if missing)' },
@@ -48,6 +50,10 @@ export const SETTINGS = {
   'http-port': { kind: 'port-or-off', min: 0, max: 65535, default: DEFAULT_HTTP_PORT, usedBy: 'broker', help: 'serve the web console and /metrics over HTTP on the broker\'s host at this port (0: any free one; off: none)' },
   'max-connections': { kind: 'integer', min: 1, max: 1_000_000, usedBy: 'broker', help: 'refuse connections beyond this many (each may hold up to 24 MiB); unlimited when unset' },
   'metrics-host': { kind: 'string', usedBy: 'broker', help: 'address of the metrics endpoint; default: the broker\'s host' },
+  'kafka-port': { kind: 'port-or-off', min: 0, max: 65535, default: DEFAULT_KAFKA_PORT, usedBy: 'broker', help: 'serve the Kafka wire protocol on the broker\'s host at this port (0: any free one; off: none)' },
+  'advertised-host': { kind: 'string', usedBy: 'broker', help: 'host the Kafka listener tells clients to connect to (Metadata); default: the broker\'s host' },
+  'kafka-auto-create': { kind: 'choice', choices: ['on', 'off'], default: 'on', usedBy: 'broker', help: 'create unknown topics named in Kafka Metadata requests (Kafka\'s auto.create.topics.enable)' },
+  'kafka-default-partitions': { kind: 'integer', min: 1, max: 10000, default: 1, usedBy: 'broker', help: 'partitions of a topic auto-created by a Kafka client (Kafka\'s num.partitions)' },
   'log-level': { kind: 'choice', choices: LOG_LEVELS, default: 'info', usedBy: 'all', help: 'trace, debug, info, warn, error, fatal or silent' },
   broker: { kind: 'address', default: `${DEFAULT_BROKER_HOST}:${DEFAULT_BROKER_PORT}`, usedBy: 'clients', help: 'HOST:PORT of the broker a client subcommand talks to' },
 } as const satisfies Record<string, SettingSpec>;

@@ -23,6 +23,7 @@ import type { CommitLog, Logger } from '../log/commit-log.js';
 import type { FlushHooks } from '../log/partition-log.js';
 import { sendfileStats } from '../native.js';
 import type { Broker, BrokerObserver, RequestObservation } from '../net/broker/server.js';
+import type { KafkaObserver, KafkaRequestObservation } from '../net/kafka/listener.js';
 
 /** Seconds: from 100 us (a pipelined metadata request) to 10 s (a long poll or a slow disk). */
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -40,6 +41,8 @@ export class BrokerMetrics {
   readonly flushHooks: FlushHooks;
   /** Pass to startBroker({ observer }). */
   readonly observer: BrokerObserver;
+  /** Pass to startKafkaListener({ observer }): Kafka requests by API and version, errors by code, connections. */
+  readonly kafkaObserver: KafkaObserver;
 
   private readonly requestDuration: Histogram<'request'>;
   private readonly requestErrors: Counter<'request' | 'code'>;
@@ -73,6 +76,7 @@ export class BrokerMetrics {
     this.defineScrapeGauges(registers);
 
     this.observer = { onRequest: (o) => this.onRequest(o) };
+    this.kafkaObserver = kafkaMetrics(registers);
     this.flushHooks = {
       beforeFlush: (topic, partition) => {
         this.flushStarted.set(`${partition}\0${topic}`, performance.now());
@@ -305,5 +309,27 @@ export async function serveMetrics(metrics: BrokerMetrics, host: string, port: n
         server.close(() => resolve());
         server.closeAllConnections();
       }),
+  };
+}
+
+/** The Kafka listener's metrics; children cached per API and version (no label hashing per request). */
+function kafkaMetrics(registers: Registry[]): KafkaObserver {
+  const requests = new Counter({ name: 'commitlog_kafka_requests_total', help: 'Kafka protocol requests answered (or, for acks 0 produce, handled), by API and version', labelNames: ['api', 'version'], registers });
+  const duration = new Histogram({ name: 'commitlog_kafka_request_duration_seconds', help: 'Time from a decoded Kafka request to its response handed to the socket, by API', labelNames: ['api'], buckets: LATENCY_BUCKETS, registers });
+  const errors = new Counter({ name: 'commitlog_kafka_errors_total', help: 'Kafka error codes in responses (top level, topics and partitions each count), by API and Kafka error code', labelNames: ['api', 'code'], registers });
+  const connections = new Gauge({ name: 'commitlog_kafka_connections', help: 'Open connections to the Kafka listener', registers });
+  const byApi = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<'api'> }>();
+  return {
+    onRequest(o: KafkaRequestObservation): void {
+      const key = `${o.api}/${o.version}`;
+      let c = byApi.get(key);
+      if (c === undefined) byApi.set(key, (c = { requests: requests.labels(o.api, String(o.version)), duration: duration.labels(o.api) }));
+      c.requests.inc();
+      c.duration.observe(o.durationMs / 1000);
+      for (const code of o.errorCodes) errors.labels(o.api, String(code)).inc();
+    },
+    onConnection(delta: 1 | -1): void {
+      connections.inc(delta);
+    },
   };
 }

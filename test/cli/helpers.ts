@@ -59,9 +59,9 @@ export interface RunningBroker {
 }
 
 /**
- * Starts `commitlog broker --dir dir --port 0 --http-port off ...extra` and waits for
+ * Starts `commitlog broker --dir dir --port 0 --http-port off --kafka-port off ...extra` and waits for
  * its listening line (the console's default port 7080 would collide between parallel
- * tests; pass `--http-port 0` in extra to have one).
+ * tests, as would the Kafka listener's 9092; pass `--http-port 0` or `--kafka-port 0` in extra to have one).
  */
 export async function startBroker(t: ExecutionContext, dir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<RunningBroker> {
   const broker = spawnBroker(t, dir, extra, env);
@@ -81,7 +81,7 @@ export async function startBroker(t: ExecutionContext, dir: string, extra: strin
 
 /** Spawns a broker without waiting for it (for brokers expected to fail). */
 export function spawnBroker(t: ExecutionContext, dir: string, extra: string[] = [], env: Record<string, string> = {}): RunningBroker {
-  const child = spawn(process.execPath, [bin, 'broker', '--dir', dir, '--port', '0', '--http-port', 'off', ...extra], { cwd: root, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'broker', '--dir', dir, '--port', '0', '--http-port', 'off', '--kafka-port', 'off', ...extra], { cwd: root, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -604,7 +604,7 @@ test.serial('broker.close() with open connections and a pending long-poll resolv
 // ---- the binary ---------------------------------------------------------------------------
 
 function spawnBroker(dir: string): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'commitlog.js'), 'broker', '--dir', dir, '--port', '0', '--http-port', 'off'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'commitlog.js'), 'broker', '--dir', dir, '--port', '0', '--http-port', 'off', '--kafka-port', 'off'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

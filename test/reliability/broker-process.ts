@@ -44,7 +44,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 
 /** Spawns a broker without waiting for it. */
 export function spawnBroker(t: ExecutionContext, o: BrokerOptions): BrokerProcess {
-  const args = [bin, 'broker', '--dir', o.dir, '--port', '0', '--host', '127.0.0.1', '--flush', o.flush ?? 'sync', '--log-level', 'info', '--http-port', 'off'];
+  const args = [bin, 'broker', '--dir', o.dir, '--port', '0', '--host', '127.0.0.1', '--flush', o.flush ?? 'sync', '--log-level', 'info', '--http-port', 'off', '--kafka-port', 'off'];
   if (o.segmentBytes !== undefined) args.push('--segment-bytes', String(o.segmentBytes));
   if (o.flushIntervalMs !== undefined) args.push('--flush-interval-ms', String(o.flushIntervalMs));
   args.push(...(o.extraArgs ?? []));
