@@ -1,6 +1,6 @@
 /**
  * Consumer groups of real Kafka clients on the Kafka listener: three member processes
- * of one client (confluent-kafka, kafkajs) split a 6-partition topic; when one leaves
+ * of one client (confluent-kafka, kafkajs, kafka-python) split a 6-partition topic; when one leaves
  * (SIGTERM: a clean LeaveGroup) and when one is SIGKILLed (its session expires) the
  * survivors take its partitions; after a broker restart a new member resumes at the
  * committed offsets. Members commit each record synchronously after printing it, so:
@@ -138,6 +138,6 @@ async function groupScenario(t: ExecutionContext, client: Exclude<KafkaClient, '
   await fresh.kill('SIGTERM');
 }
 
-for (const client of ['confluent', 'kafkajs'] as const) {
+for (const client of ['confluent', 'kafkajs', 'kafka-python'] as const) {
   (skipFor([client]) ? test.skip : test)(`a group of three ${client} processes splits, rebalances on leave and kill, resumes after a broker restart`, (t) => groupScenario(t, client));
 }

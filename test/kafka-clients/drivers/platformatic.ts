@@ -108,11 +108,10 @@ async function group(spec: Spec): Promise<void> {
   });
   const stream = await consumer.consume({ topics: [spec.topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false });
   let stopping = false;
-  process.once('SIGTERM', () => {
-    stopping = true;
-    void stream.close().then(() => consumer.close(true)).then(() => {
-      out({ closed: true });
-      process.exit(0);
+  const closed = new Promise<void>((resolve, reject) => {
+    process.once('SIGTERM', () => {
+      stopping = true;
+      stream.close().then(() => consumer.close(true)).then(resolve, reject);
     });
   });
   for await (const m of stream) {
@@ -120,6 +119,8 @@ async function group(spec: Spec): Promise<void> {
     out({ record: recordJson(m) });
     await m.commit();
   }
+  await closed;
+  out({ closed: true });
 }
 
 const [mode, specText] = process.argv.slice(2);
