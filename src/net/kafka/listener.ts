@@ -53,6 +53,10 @@ export const KAFKA_NODE_ID = 1;
 export const MAX_PENDING_REQUESTS = 64;
 export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
+const PRODUCE_KEY = 0;
+/** Requests that change state (Metadata may create topics): later requests of the connection wait for them. */
+const WRITES: ReadonlySet<number> = new Set([PRODUCE_KEY, 3, 8, 19, 20, 22, 37]);
+
 export interface KafkaPrefetchSettings {
   chunkBytes?: number;
   concurrency?: number;
@@ -298,6 +302,10 @@ class KafkaConnection {
   private inboxBytes = 0;
   private readonly queue: Pending[] = [];
   private head = 0;
+  /** Settles once every state-changing request received so far has been handled (null: none pending). */
+  private writes: Promise<void> | null = null;
+  /** The same for state-changing requests other than Produce. */
+  private adminWrites: Promise<void> | null = null;
   private heldBytes = 0;
   private writing = false;
   private paused = false;
@@ -423,12 +431,14 @@ class KafkaConnection {
       counters.producedBytes += produced;
       if (observed !== null) observed.bytes = produced;
     }
-    let result: Promise<Message | null>;
-    try {
-      result = Promise.resolve(handler(ctx, decoded.body, version));
-    } catch (err) {
-      result = Promise.reject(err);
-    }
+    const run = (): Promise<Message | null> => {
+      try {
+        return Promise.resolve(handler(ctx, decoded.body, version));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+    const result = this.ordered(spec.key, run);
     const outcome = result.then(
       (body): Outcome => (body === null ? null : { frame: encodeResponse(spec.key, version, header.correlationId, body), body }),
       (err: unknown): Outcome => {
@@ -447,6 +457,36 @@ class KafkaConnection {
       return 'close';
     });
     this.enqueue(outcome, frame.length, releases, observed);
+  }
+
+  /**
+   * Runs a handler in the order this connection's requests need: a request that
+   * changes state (WRITES) is a barrier, so every later request sees its effect, as
+   * it would on Kafka, which handles one request per connection at a time. Produce
+   * after Produce runs at once (the log keeps append order, and pipelined produces
+   * are what makes a producer fast); reads never hold later requests back. With
+   * nothing pending, the handler runs synchronously.
+   */
+  private ordered(key: number, run: () => Promise<Message | null>): Promise<Message | null> {
+    const produce = key === PRODUCE_KEY;
+    const wait = produce ? this.adminWrites : this.writes;
+    const result = wait === null ? run() : wait.then(run);
+    if (WRITES.has(key)) {
+      const settled = result.then(() => undefined, () => undefined);
+      const writes = this.writes === null ? settled : Promise.all([this.writes, settled]).then(() => undefined);
+      this.writes = writes;
+      void writes.then(() => {
+        if (this.writes === writes) this.writes = null;
+      });
+      if (!produce) {
+        const admin = this.adminWrites === null ? settled : Promise.all([this.adminWrites, settled]).then(() => undefined);
+        this.adminWrites = admin;
+        void admin.then(() => {
+          if (this.adminWrites === admin) this.adminWrites = null;
+        });
+      }
+    }
+    return result;
   }
 
   private enqueue(outcome: Promise<Outcome>, heldBytes: number, releases: (() => void)[], observed: Observed | null): void {
