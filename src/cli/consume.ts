@@ -99,12 +99,15 @@ export function run(args: string[]): Promise<number> {
     const stop = (): void => void consumer.close().catch(() => undefined);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    const idle = idleExitMs === undefined ? undefined : new IdleTimer(idleExitMs, stop);
+    let idle: IdleTimer | undefined;
     let flushTimer: NodeJS.Immediate | undefined;
     let count = 0;
     let failure: unknown;
     const iterator = consumer[Symbol.asyncIterator]();
     try {
+      // The idle time counts from the first assignment (a group's join waits for its rebalance).
+      await consumer.connect();
+      if (idleExitMs !== undefined) idle = new IdleTimer(idleExitMs, stop);
       while (max === undefined || count < max) {
         const result = await iterator.next();
         if (result.done) break;

@@ -72,21 +72,30 @@ import {
 } from './client-types.js';
 import { Connection, type ConnectionOptions, type Response } from './connection.js';
 import { Fetcher, type AutoOffsetReset, type Fetched, type OffsetReset, type PartitionState } from './consumer-fetcher.js';
+import { ConsumerGroup, resolveGroupOptions, type GroupOptions } from './consumer-group.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
 import type { PartitionMetadata, RequestBody } from '../protocol/messages.js';
 
 export type { AutoOffsetReset, OffsetReset } from './consumer-fetcher.js';
+export type { GroupOptions } from './consumer-group.js';
 
 /** Where partitions without a committed offset start: an offset, the first record at or after a time, or either end. */
 export type ConsumerStart = 'earliest' | 'latest' | number | Date;
 
-export interface ConsumerOptions extends ClientOptions, RetryOptions {
+export interface ConsumerOptions extends ClientOptions, RetryOptions, GroupOptions {
   topic: string;
-  /** Partitions to read; default all of the topic's. */
+  /**
+   * Partitions to read (Kafka's assign()); default all of the topic's, or, with
+   * `group`, those the group assigns this member (Kafka's subscribe(); consumer-group.ts).
+   */
   partitions?: number[];
   /** Default 'earliest' (as CommitLog.tail). */
   from?: ConsumerStart;
-  /** Consumer group whose committed offsets are resumed from and committed to. */
+  /**
+   * Consumer group whose committed offsets are resumed from and committed to. Without
+   * `partitions` the consumer joins the group and reads only the partitions assigned
+   * to it, which move between the group's members as they join and leave.
+   */
   group?: string;
   /** Commit consumed positions this often (needs group); default 0: only commit() commits. */
   autoCommitIntervalMs?: number;
@@ -137,6 +146,9 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
+/** Marks a partition given up in a rebalance: the fetcher leaves it alone (it is no longer in `states`). */
+const REVOKED = new CommitLogError(ErrorCode.INVALID_ARGUMENT, 'partition revoked from this group member');
+
 /** Fetched chunks a partition may hold before its next fetch waits. */
 const MAX_BUFFERED_CHUNKS = 2;
 const FRAME_HEADROOM_BYTES = 4096;
@@ -176,6 +188,10 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private closing: Promise<void> | undefined;
   private autoCommitTimer: NodeJS.Timeout | undefined;
   private commitChain: Promise<unknown> = Promise.resolve();
+  /** Group membership (group without partitions); undefined otherwise. */
+  private membership: ConsumerGroup | undefined;
+  private readonly groupOptions: GroupOptions;
+  private readonly logger: Logger;
 
   constructor(options: ConsumerOptions) {
     if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object');
@@ -221,6 +237,18 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       requestTimeoutMs,
       maxFrameBytes,
     };
+    this.logger = options.logger ?? stderrLogger;
+    this.groupOptions = {
+      sessionTimeoutMs: options.sessionTimeoutMs, rebalanceTimeoutMs: options.rebalanceTimeoutMs, heartbeatIntervalMs: options.heartbeatIntervalMs,
+      groupInstanceId: options.groupInstanceId, assignors: options.assignors, onAssigned: options.onAssigned, onRevoked: options.onRevoked,
+    };
+    if (this.group === undefined || this.wantedPartitions !== undefined) {
+      for (const name of Object.keys(this.groupOptions) as (keyof GroupOptions)[]) {
+        if (this.groupOptions[name] !== undefined) throw invalidArgument(`${name} needs group membership: options.group without options.partitions`);
+      }
+    } else {
+      resolveGroupOptions(this.groupOptions);
+    }
     // The fetcher's view of this consumer: a getter cannot close over `this` otherwise.
     const consumer = this;
     this.fetcher = new Fetcher(
@@ -235,7 +263,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         checkCrcs: options.checkCrcs ?? true,
         autoOffsetReset,
         onOffsetReset: options.onOffsetReset,
-        logger: options.logger ?? stderrLogger,
+        logger: this.logger,
         retries: this.retries,
         retry: this.retry,
         reconnectTimeoutMs: this.reconnectTimeoutMs,
@@ -264,9 +292,9 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     return this.starting;
   }
 
-  /** The partitions being read (after connect()). */
+  /** The partitions being read (after connect()); with group membership, those assigned now. */
   get partitions(): number[] {
-    return [...this.states.keys()];
+    return [...this.states.keys()].sort((a, b) => a - b);
   }
 
   /** The next offset the iterator will hand out for `partition` (after connect()). */
@@ -429,6 +457,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `unknown topic ${this.topic}`, { topic: this.topic });
     }
     const byPartition = new Map<number, PartitionMetadata>(topicMeta.partitions.map((p) => [p.partition, p]));
+    if (this.group !== undefined && this.wantedPartitions === undefined) return this.startMembership();
     const partitions = this.wantedPartitions ?? [...byPartition.keys()].sort((a, b) => a - b);
     for (const p of partitions) {
       if (!byPartition.has(p)) {
@@ -438,8 +467,18 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     for (const p of this.pendingSeeks.keys()) {
       if (!partitions.includes(p)) throw invalidArgument(`seek(${p}, ...) before connect(): the consumer of ${this.topic} reads partitions ${partitions.join(', ')}`);
     }
+    const added = await this.resolveStarts(partitions, byPartition);
+    if (this.closed) return;
+    this.pendingSeeks.clear();
+    this.started = true;
+    this.startAutoCommit();
+    for (const s of added) this.fetcher.fetch(s);
+  }
+
+  /** States for `partitions` at their start offsets (a seek before connect(), the group's committed offset, else `from`). */
+  private async resolveStarts(partitions: number[], byPartition: Map<number, PartitionMetadata>): Promise<PartitionState[]> {
     const committed = new Map<number, number>();
-    if (this.group !== undefined) {
+    if (this.group !== undefined && partitions.length > 0) {
       const response = await this.controlRequest({ case: 'offsetFetch', value: { group: this.group, topic: this.topic, partitions } });
       const fetched = response.header.body;
       if (fetched?.case === 'offsetFetch') for (const c of fetched.value.offsets) if (c.offset >= 0) committed.set(c.partition, c.offset);
@@ -449,27 +488,84 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       if (seek !== undefined) return seek;
       const c = committed.get(p);
       if (c !== undefined) return c;
-      return this.startOffset(byPartition.get(p)!);
+      const meta = byPartition.get(p);
+      if (meta === undefined) throw new CommitLogError(ErrorCode.UNKNOWN_PARTITION, `topic ${this.topic} has no partition ${p}`, { topic: this.topic, partition: p });
+      return this.startOffset(meta);
     }));
-    if (this.closed) return;
-    partitions.forEach((partition, i) => {
+    return partitions.map((partition, i) => {
       const offset = offsets[i]!;
-      this.states.set(partition, {
+      const s: PartitionState = {
         partition, conn: undefined, connecting: false, fetchOffset: offset, position: offset, processed: offset,
         committed: committed.get(partition) ?? -1, epoch: 0, inFlight: false, buffered: 0, failures: 0, failingSince: 0, retryTimer: undefined,
         error: undefined,
-      });
+      };
+      this.states.set(partition, s);
+      return s;
     });
-    this.pendingSeeks.clear();
+  }
+
+  private startAutoCommit(): void {
+    if (this.autoCommitIntervalMs <= 0 || this.autoCommitTimer !== undefined) return;
+    this.autoCommitTimer = setInterval(() => {
+      // A failed auto-commit is retried at the next tick; close() reports its own.
+      this.commitPositions(true).catch(() => undefined);
+    }, this.autoCommitIntervalMs);
+    this.autoCommitTimer.unref();
+  }
+
+  // ---- group membership (consumer-group.ts) ---------------------------------------
+
+  /** Joins the group; connect() resolves once the first assignment's partitions are added. */
+  private async startMembership(): Promise<void> {
+    const group = new ConsumerGroup({
+      topic: this.topic,
+      group: this.group!,
+      partitionCount: async (topic) => {
+        const response = await this.controlRequest({ case: 'metadata', value: { topics: [topic] } });
+        const body = response.header.body;
+        const meta = body?.case === 'metadata' ? body.value.topics.find((t) => t.name === topic) : undefined;
+        if (meta === undefined) throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `unknown topic ${topic}`, { topic });
+        return meta.partitions.length;
+      },
+      addPartitions: (partitions) => this.addPartitions(partitions),
+      removePartitions: (partitions, lost) => this.removePartitions(partitions, lost),
+      failed: (err) => this.fail(err),
+    }, this.connectionOptions, this.groupOptions);
+    this.membership = group;
     this.started = true;
-    if (this.autoCommitIntervalMs > 0) {
-      this.autoCommitTimer = setInterval(() => {
-        // A failed auto-commit is retried at the next tick; close() reports its own.
-        this.commitPositions(true).catch(() => undefined);
-      }, this.autoCommitIntervalMs);
-      this.autoCommitTimer.unref();
+    this.startAutoCommit();
+    await group.start();
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async addPartitions(partitions: number[]): Promise<void> {
+    if (this.closed) return;
+    const response = await this.controlRequest({ case: 'metadata', value: { topics: [this.topic] } });
+    const body = response.header.body;
+    const meta = body?.case === 'metadata' ? body.value.topics.find((t) => t.name === this.topic) : undefined;
+    const byPartition = new Map<number, PartitionMetadata>((meta?.partitions ?? []).map((p) => [p.partition, p]));
+    const added = await this.resolveStarts(partitions.filter((p) => !this.states.has(p)), byPartition);
+    for (const p of partitions) this.pendingSeeks.delete(p);
+    for (const s of added) this.fetcher.fetch(s);
+  }
+
+  private async removePartitions(partitions: number[], lost: boolean): Promise<void> {
+    const leaving = partitions.map((p) => this.states.get(p)).filter((s): s is PartitionState => s !== undefined);
+    if (leaving.length === 0) return;
+    if (!lost) {
+      // A failed commit leaves the next owner at the last commit: those records come again.
+      await this.commitPositions(true, leaving).catch((err: unknown) => {
+        this.logger.warn({ topic: this.topic, group: this.group, err: String(err) }, 'commit on revoke failed');
+      });
     }
-    for (const s of this.states.values()) this.fetcher.fetch(s);
+    for (const s of leaving) {
+      // Responses and queued chunks of the partition are dropped; fetch() does nothing more for it.
+      s.epoch++;
+      s.error = REVOKED;
+      this.fetcher.stop(s);
+      if (this.lastYielded === s) this.lastYielded = undefined;
+      this.states.delete(s.partition);
+    }
   }
 
   private async startOffset(meta: PartitionMetadata): Promise<number> {
@@ -492,16 +588,24 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
    * commit(): every partition's handed-out position. Auto-commit: the processed
    * positions of the partitions that moved since this consumer last committed them.
    */
-  private commitPositions(auto: boolean): Promise<void> {
+  private commitPositions(auto: boolean, only?: PartitionState[]): Promise<void> {
     const run = async (): Promise<void> => {
       const group = this.group!;
-      const moved = [...this.states.values()]
+      const moved = (only ?? [...this.states.values()])
         .map((s) => ({ s, offset: auto ? s.processed : s.position }))
         .filter(({ s, offset }) => !auto || offset !== s.committed);
       if (moved.length === 0) return;
+      // A member commits with its generation (the coordinator refuses a stale one).
+      const member = this.membership?.identity;
       await this.controlRequest({
         case: 'offsetCommit',
-        value: { group, offsets: moved.map(({ s, offset }) => ({ topic: this.topic, partition: s.partition, offset, metadata: '' })) },
+        value: {
+          group,
+          offsets: moved.map(({ s, offset }) => ({ topic: this.topic, partition: s.partition, offset, metadata: '' })),
+          ...(member === undefined ? {} : {
+            memberId: member.memberId, generationId: member.generationId, ...(member.groupInstanceId === null ? {} : { groupInstanceId: member.groupInstanceId }),
+          }),
+        },
       });
       for (const { s, offset } of moved) s.committed = offset;
     };
@@ -571,6 +675,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
 
   private async shutdown(): Promise<void> {
     let commitError: unknown;
+    // Leaving the group revokes every partition first: their positions are committed.
+    if (this.membership !== undefined) await this.membership.close().catch(() => undefined);
     if (this.started && this.autoCommitIntervalMs > 0 && this.failure === undefined) {
       try {
         await this.commitPositions(true);

@@ -45,6 +45,8 @@ export interface GroupTransport {
   leave(req: { groupId: string; memberId: string; groupInstanceId: string | null }): Promise<{ error: ErrorCodeValue | null }>;
   /** Partition counts of the topics (a topic that does not exist is left out). */
   partitionCounts(topics: readonly string[]): Promise<Map<string, number>>;
+  /** Abandons a request under way (a parked JoinGroup) so close() need not wait for the rebalance; later requests work. */
+  interrupt?(): void;
 }
 
 export interface GroupMemberOptions {
@@ -118,7 +120,8 @@ export class GroupMember {
   async close(): Promise<void> {
     if (this.closed) return this.running;
     this.closed = true;
-    this.endAssigned?.('closed');
+    if (this.endAssigned !== undefined) this.endAssigned('closed');
+    else this.transport.interrupt?.();
     await this.running;
   }
 

@@ -91,6 +91,12 @@ export class NativeGroupTransport implements GroupTransport {
     return this.counts(topics);
   }
 
+  /** Drops the connection (a parked JoinGroup fails as a lost connection); the next request connects again. */
+  interrupt(): void {
+    this.conn?.destroy();
+    this.conn = undefined;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await this.connecting?.catch(() => undefined);
