@@ -31,6 +31,7 @@ const USAGE = `usage: commitlog broker [--dir DIR] [--host HOST] [--port PORT] [
                         [--metrics-host HOST] [--http-port PORT|off]
                         [--kafka-port PORT|off] [--advertised-host HOST]
                         [--kafka-auto-create on|off] [--kafka-default-partitions N]
+                        [--group-initial-rebalance-delay-ms MS] [--group-min-session-timeout-ms MS]
                         [--max-connections N] [--config FILE]
                         [--log-level LEVEL]
 
@@ -55,6 +56,10 @@ Serves a data directory over TCP until SIGINT or SIGTERM, then closes it cleanly
                          create unknown topics Kafka clients ask for (default on)
   --kafka-default-partitions N
                          partitions of such auto-created topics (default 1)
+  --group-initial-rebalance-delay-ms MS
+                         a new consumer group waits this long for more members (default 3000)
+  --group-min-session-timeout-ms MS
+                         smallest session timeout a group member may ask for (default 6000)
   --config FILE          JSON file of settings (keys are these flag names)
   --log-level LEVEL      trace, debug, info (default), warn, error, fatal or silent
 
@@ -65,7 +70,8 @@ Prints 'commitlog broker kafka listener on HOST:PORT' (unless --kafka-port off),
 `;
 
 const NAMES = ['dir', 'host', 'port', 'flush', 'flush-interval-ms', 'segment-bytes', 'metrics-port', 'metrics-host', 'http-port', 'max-connections', 'log-level',
-  'kafka-port', 'advertised-host', 'kafka-auto-create', 'kafka-default-partitions'] as const satisfies readonly SettingName[];
+  'kafka-port', 'advertised-host', 'kafka-auto-create', 'kafka-default-partitions',
+  'group-initial-rebalance-delay-ms', 'group-min-session-timeout-ms'] as const satisfies readonly SettingName[];
 
 const OPTIONS = {
   dir: { type: 'string' },
@@ -81,6 +87,8 @@ const OPTIONS = {
   'advertised-host': { type: 'string' },
   'kafka-auto-create': { type: 'string' },
   'kafka-default-partitions': { type: 'string' },
+  'group-initial-rebalance-delay-ms': { type: 'string' },
+  'group-min-session-timeout-ms': { type: 'string' },
   'max-connections': { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
@@ -113,6 +121,10 @@ export function run(args: string[]): Promise<number> {
       advertisedHost: values['advertised-host'] as string | undefined,
       kafkaAutoCreate: values['kafka-auto-create'] === 'on',
       kafkaDefaultPartitions: values['kafka-default-partitions'] as number,
+      groups: {
+        initialRebalanceDelayMs: values['group-initial-rebalance-delay-ms'] as number,
+        minSessionTimeoutMs: values['group-min-session-timeout-ms'] as number,
+      },
     });
   });
 }
@@ -132,6 +144,7 @@ interface ServeOptions {
   advertisedHost: string | undefined;
   kafkaAutoCreate: boolean;
   kafkaDefaultPartitions: number;
+  groups: { initialRebalanceDelayMs: number; minSessionTimeoutMs: number };
 }
 
 async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
@@ -163,7 +176,7 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
 
   let broker: Broker;
   try {
-    broker = await startBroker({ log, host: o.host, port: o.port, logger, observer: combineObservers(metrics?.observer, sampler?.observer), maxConnections: o.maxConnections });
+    broker = await startBroker({ log, host: o.host, port: o.port, logger, observer: combineObservers(metrics?.observer, sampler?.observer), maxConnections: o.maxConnections, groups: o.groups });
   } catch (err) {
     await log.close();
     return fail(`cannot listen on ${o.host}:${o.port}: ${describeError(err)}`, 1);

@@ -54,6 +54,8 @@ export const SETTINGS = {
   'advertised-host': { kind: 'string', usedBy: 'broker', help: 'host the Kafka listener tells clients to connect to (Metadata); default: the broker\'s host' },
   'kafka-auto-create': { kind: 'choice', choices: ['on', 'off'], default: 'on', usedBy: 'broker', help: 'create unknown topics named in Kafka Metadata requests (Kafka\'s auto.create.topics.enable)' },
   'kafka-default-partitions': { kind: 'integer', min: 1, max: 10000, default: 1, usedBy: 'broker', help: 'partitions of a topic auto-created by a Kafka client (Kafka\'s num.partitions)' },
+  'group-initial-rebalance-delay-ms': { kind: 'integer', min: 0, max: 300_000, default: 3000, usedBy: 'broker', help: 'how long a new consumer group waits for more members before its first assignment (Kafka\'s group.initial.rebalance.delay.ms)' },
+  'group-min-session-timeout-ms': { kind: 'integer', min: 1, max: 3_600_000, default: 6000, usedBy: 'broker', help: 'smallest session timeout a group member may ask for (Kafka\'s group.min.session.timeout.ms)' },
   'log-level': { kind: 'choice', choices: LOG_LEVELS, default: 'info', usedBy: 'all', help: 'trace, debug, info, warn, error, fatal or silent' },
   broker: { kind: 'address', default: `${DEFAULT_BROKER_HOST}:${DEFAULT_BROKER_PORT}`, usedBy: 'clients', help: 'HOST:PORT of the broker a client subcommand talks to' },
 } as const satisfies Record<string, SettingSpec>;
