@@ -7,6 +7,8 @@
 // ArrayBuffer for their whole run.
 #include "mapping.h"
 
+#include <v8.h>
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -26,10 +28,12 @@ std::unordered_map<void*, Mapping*>& Registry() {
   return registry;
 }
 
-void Finalize(Napi::Env env, void* data, Mapping* m) {
-  (void)data;
-  int64_t ignored;
-  napi_adjust_external_memory(env, static_cast<int64_t>(m->length), &ignored);
+// Runs when the ArrayBuffer is collected (a finalizer on the object: its backing store
+// has the empty deleter, see Mmap).
+void Finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  Mapping* m = static_cast<Mapping*>(data);
   if (!m->unmapped) munmap(m->addr, m->length);
   // After an explicit munmap the address may already belong to a newer mapping.
   auto it = Registry().find(m->addr);
@@ -56,10 +60,26 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   }
   Mapping* m = new Mapping{addr, length, false, 0};
   Registry()[addr] = m;
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, addr, length, Finalize, m);
-  int64_t ignored;
-  napi_adjust_external_memory(env, -static_cast<int64_t>(length), &ignored);
-  return ab;
+  // V8 counts the bytes of an ArrayBuffer's backing store as external memory, and each
+  // buffer past its soft limit (64 MB over the low mark) starts a full GC: 1,000 mmaps
+  // of 1 GiB ran ~480 mark-compacts, whose cost grows with the heap, so 10,000
+  // partitions took minutes (subtracting the length with napi_adjust_external_memory,
+  // before or after, does not help: the limit follows the low mark). A backing store
+  // with the empty deleter is the embedder's memory and is not counted; the munmap is
+  // then a finalizer on the ArrayBuffer object (napi_add_finalizer). napi_value is a
+  // v8::Local's slot pointer, as in Node's own N-API implementation.
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  std::unique_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(addr, length, v8::BackingStore::EmptyDeleter, nullptr);
+  v8::Local<v8::ArrayBuffer> local = v8::ArrayBuffer::New(isolate, std::move(store));
+  napi_value value = reinterpret_cast<napi_value>(*local);
+  if (napi_add_finalizer(env, value, m, Finalize, nullptr, nullptr) != napi_ok) {
+    Registry().erase(addr);
+    munmap(addr, length);
+    delete m;
+    SyscallError(env, ENOMEM, "mmap").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Value(env, value);
 }
 
 }  // namespace
