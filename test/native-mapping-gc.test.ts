@@ -27,7 +27,7 @@ test.serial('1,000 mappings of 1 GiB start no major garbage collection', async (
   fs.ftruncateSync(fd, 2 ** 30);
   let majors = 0;
   const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
+    for (const e of list.getEntries()) if (((e as unknown as { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
   });
   observer.observe({ entryTypes: ['gc'] });
   const mappings: ArrayBuffer[] = [];
