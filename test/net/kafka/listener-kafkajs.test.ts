@@ -12,7 +12,7 @@ function client(address: string): Kafka {
 }
 
 test('kafkajs produces and consumes exact keys, values, headers and timestamps', async (t) => {
-  const { address, log } = await kafkaSetup(t);
+  const { address, log, broker } = await kafkaSetup(t);
   const kafka = client(address);
   const admin = kafka.admin();
   await admin.connect();
@@ -48,7 +48,10 @@ test('kafkajs produces and consumes exact keys, values, headers and timestamps',
       },
     }).catch(reject);
   });
+  await consumer.commitOffsets([{ topic: 'orders', partition: 0, offset: '10' }, { topic: 'orders', partition: 1, offset: '10' }]);
   await consumer.disconnect();
+  // The group's offsets, committed over Kafka, are in the broker's one offsets store.
+  t.deepEqual(broker.offsets.fetch('g1', 'orders', [0, 1]).map((c) => c.offset), [10, 10]);
   got.sort((a, b) => Number(a.key.slice(1)) - Number(b.key.slice(1)));
   t.deepEqual(got, sent.map((s, i) => ({
     partition: s.partition, offset: String(Math.floor(i / 2)), key: s.key, value: s.value, timestamp: s.timestamp, headers: s.headers,
