@@ -106,6 +106,7 @@ function brokerFlags(): string[] {
   if (brokerHelp.includes('--kafka-initial-rebalance-delay-ms')) flags.push('--kafka-initial-rebalance-delay-ms', '0');
   else if (brokerHelp.includes('--group-initial-rebalance-delay-ms')) flags.push('--group-initial-rebalance-delay-ms', '0');
   else if (brokerHelp.includes('--initial-rebalance-delay-ms')) flags.push('--initial-rebalance-delay-ms', '0');
+  if (brokerHelp.includes('--group-min-session-timeout-ms')) flags.push('--group-min-session-timeout-ms', '1000');
   return flags;
 }
 
@@ -481,4 +482,19 @@ export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
 /** A record as a consumer must see it: everything but the timestamp when the producer could not set one. */
 export function comparable(r: SeenRecord): Omit<SeenRecord, 'timestamp'> {
   return { topic: r.topic, partition: r.partition, offset: r.offset, key: r.key, value: r.value, headers: r.headers };
+}
+
+/** A producer driver process to watch while it runs ({acked: i} lines as records are acknowledged). */
+export function producerProc(t: ExecutionContext, client: Exclude<KafkaClient, 'kcat'>, spec: ProduceSpec & { records: (SpecRecord & { pause_ms?: number })[] }): Proc {
+  return spawnProc(t, ...driverCommand(client, 'produce', spec), `${client} produce`);
+}
+
+/** The partition's log end offset, asked over the native protocol. */
+export async function latestOffset(b: BrokerProcess, topic: string, partition: number): Promise<number | null> {
+  const admin = new Admin({ broker: b.native });
+  try {
+    return await admin.listOffsets(topic, partition, 'latest');
+  } finally {
+    await admin.close();
+  }
 }
