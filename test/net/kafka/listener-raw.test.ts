@@ -318,3 +318,39 @@ test('every fetched record byte left through sendfile (the listener\'s counters)
   t.is(records, 60);
   t.is(s.fetchedRecords, 60);
 });
+
+test('a fetch of several partitions long-polls until any of them gets data', async (t) => {
+  const { kafka, log } = await kafkaSetup(t);
+  await log.createTopic('many', { partitions: 3 });
+  const raw = await RawKafka.connect(t, kafka.port);
+  const body = fetchBody('many', 0, 0, { maxWaitMs: 60_000, minBytes: 1 });
+  (body as M).topics[0].partitions = [0, 1, 2].map((partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset: 0, logStartOffset: -1, partitionMaxBytes: 1 << 20 }));
+  const waiting = raw.request(FETCH, 11, body);
+  let answered = false;
+  void waiting.then(() => (answered = true));
+  await new Promise((r) => setTimeout(r, 100));
+  t.false(answered);
+  await log.append('many', 2, [{ value: 'on two' }]);
+  const r = (await waiting) as M;
+  t.deepEqual(r.responses[0].partitions.map((p: M) => [p.partitionIndex, p.highWatermark, valuesOf(p.records)]), [[0, 0, []], [1, 0, []], [2, 1, ['on two']]]);
+});
+
+test('partitions added with CreatePartitions survive a reopen of the log, with their data', async (t) => {
+  const { kafka, log } = await kafkaSetup(t);
+  await log.createTopic('grow', { partitions: 1 });
+  const raw = await RawKafka.connect(t, kafka.port);
+  const r = (await raw.request(CREATE_PARTITIONS, 3, { topics: [{ name: 'grow', count: 3, assignments: null }], timeoutMs: 1000, validateOnly: false })) as M;
+  t.is(r.results[0].errorCode, 0);
+  await log.append('grow', 2, [{ value: 'in the new partition' }]);
+  const validated = (await raw.request(CREATE_PARTITIONS, 0, { topics: [{ name: 'grow', count: 5, assignments: null }], timeoutMs: 1000, validateOnly: true })) as M;
+  t.is(validated.results[0].errorCode, 0);
+  t.is(log.describeTopic('grow').partitions.length, 3, 'validate_only changes nothing');
+  const dir = log.dir;
+  await kafka.close();
+  await log.close();
+  const { CommitLog } = await import('../../../src/log/commit-log.js');
+  const reopened = await CommitLog.open({ dir, logger: { info: () => undefined, warn: () => undefined } });
+  t.teardown(() => reopened.close());
+  t.is(reopened.describeTopic('grow').partitions.length, 3);
+  t.deepEqual(reopened.read('grow', 2, 0).map((x) => String(x.value)), ['in the new partition']);
+});
