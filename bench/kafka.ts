@@ -6,7 +6,7 @@
  * process drives the clients, one after the other, each on its own topic with the same
  * partition count, 100-byte values and no keys:
  *   librdkafka  bench/kafka-librdkafka.c, compiled here with `cc -O2 ... -lrdkafka`
- *               (Debian librdkafka-dev): produce with acks=1, linger 5 ms, batches up
+ *               (Debian librdkafka-dev): produce (rd_kafka_produce_batch) with acks=1, linger 5 ms, batches up
  *               to 1 MB; consume by assigning every partition from the beginning.
  *   kafkajs     in this process: send() of 1,000-record arrays, 8 in flight, acks 1;
  *               consume with eachBatch from the beginning (a fresh group).
