@@ -45,7 +45,7 @@ Serves a data directory over TCP until SIGINT or SIGTERM, then closes it cleanly
   --flush-interval-ms MS async: flush at least this often (default 1000)
   --segment-bytes N      segment size of topics created without their own (default 1 GiB)
   --metrics-port PORT    serve Prometheus metrics at http://HOST:PORT/metrics (0: any port)
-  --max-connections N    refuse connections beyond N (default: unlimited)
+  --max-connections N    refuse connections beyond N, on each listener (default: unlimited)
   --metrics-host HOST    address of the metrics endpoint (default: --host)
   --http-port PORT|off   web console (and /metrics) at http://HOST:PORT/ (default 7080;
                          0: any free port; off: none)
@@ -216,7 +216,7 @@ async function serve(logger: CliLogger, o: ServeOptions): Promise<number> {
       kafka = await startKafkaListener({
         log, offsets: broker.offsets, coordinator: broker.coordinator, host: o.host, port: o.kafkaPort,
         advertisedHost: o.advertisedHost, autoCreateTopics: o.kafkaAutoCreate, defaultPartitions: o.kafkaDefaultPartitions,
-        logger, observer: metrics?.kafkaObserver,
+        logger, observer: metrics?.kafkaObserver, maxConnections: o.maxConnections,
       });
     } catch (err) {
       await consoleServer?.close();
