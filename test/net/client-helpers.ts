@@ -88,7 +88,7 @@ export class BrokerChild {
   /** Everything every life of the broker wrote to stderr. */
   stderr = '';
 
-  constructor(t: ExecutionContext, readonly dir: string, readonly port: number) {
+  constructor(t: ExecutionContext, readonly dir: string, readonly port: number, readonly extraArgs: string[] = []) {
     t.teardown(() => this.stop('SIGKILL'));
   }
 
@@ -120,7 +120,7 @@ export class BrokerChild {
   }
 
   private spawnOnce(): Promise<'listening' | string> {
-    const args = [bin, 'broker', '--dir', this.dir, '--host', '127.0.0.1', '--port', String(this.port), '--flush', 'sync', '--log-level', 'warn', '--http-port', 'off', '--kafka-port', 'off'];
+    const args = [bin, 'broker', '--dir', this.dir, '--host', '127.0.0.1', '--port', String(this.port), '--flush', 'sync', '--log-level', 'warn', '--http-port', 'off', '--kafka-port', 'off', ...this.extraArgs];
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('COMMITLOG_')) env[k] = v;
     const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
