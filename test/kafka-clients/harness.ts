@@ -212,7 +212,7 @@ export interface Proc {
   kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
-export function spawnProc(t: ExecutionContext | undefined, cmd: string, args: string[], name: string, input?: string): Proc {
+export function spawnProc(t: ExecutionContext | undefined, cmd: string, args: string[], name: string, input?: string, parse?: (line: string) => Record<string, unknown> | undefined): Proc {
   const child = spawn(cmd, args, { cwd: root, env: cleanEnv(), stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   if (input !== undefined) {
     child.stdin!.on('error', () => undefined);
@@ -229,6 +229,11 @@ export function spawnProc(t: ExecutionContext | undefined, cmd: string, args: st
       const line = partial.slice(0, i);
       partial = partial.slice(i + 1);
       if (line.trim() === '') continue;
+      if (parse !== undefined) {
+        const parsed = parse(line);
+        if (parsed !== undefined) lines.push(parsed);
+        continue;
+      }
       try {
         lines.push(JSON.parse(line) as Record<string, unknown>);
       } catch {
@@ -397,9 +402,27 @@ export interface GroupSpec {
   session_timeout_ms?: number;
 }
 
-/** A consumer-group member that prints {assigned}, {revoked} and {record} lines. */
-export function groupMember(t: ExecutionContext, client: Exclude<KafkaClient, 'kcat'>, spec: GroupSpec, name: string): Proc {
+/**
+ * A consumer-group member that prints {assigned}, {revoked} and {record} lines. kcat -G
+ * prints its records as -J envelopes on stdout and its rebalances on stderr (`% Group
+ * G rebalanced (memberid M): assigned: T [0], T [1]`); both are read from one pipe and
+ * turned into the same lines. kcat commits automatically (every 200 ms here, and on
+ * revoke and close).
+ */
+export function groupMember(t: ExecutionContext, client: KafkaClient, spec: GroupSpec, name: string): Proc {
+  if (client === 'kcat') {
+    const args = ['-b', spec.bootstrap, '-G', spec.group, '-J', '-u', '-X', `session.timeout.ms=${spec.session_timeout_ms ?? 6000}`, '-X', 'heartbeat.interval.ms=500', '-X', 'auto.commit.interval.ms=200', '-X', 'auto.offset.reset=earliest', spec.topic];
+    return spawnProc(t, 'sh', ['-c', 'exec kcat "$@" 2>&1', 'sh', ...args], name, undefined, kcatGroupLine);
+  }
   return spawnProc(t, ...driverCommand(client, 'group', spec), name);
+}
+
+function kcatGroupLine(line: string): Record<string, unknown> | undefined {
+  if (line.startsWith('{')) return { record: kcatJson(JSON.parse(line) as Record<string, unknown>) };
+  const m = /rebalanced \(memberid [^)]*\): (assigned|revoked): (.*)$/.exec(line);
+  if (m === null) return line.startsWith('%') ? undefined : { text: line };
+  const partitions = [...m[2]!.matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1])).sort((a, b) => a - b);
+  return m[1] === 'assigned' ? { assigned: partitions } : { revoked: partitions };
 }
 
 // ---------------------------------------------------------------- commitlog's own clients
