@@ -68,6 +68,7 @@ def produce(spec):
                 failures.append(str(err))
             else:
                 results[i] = {"partition": msg.partition(), "offset": msg.offset()}
+                out({"acked": i})
         return cb
 
     for i, r in enumerate(spec["records"]):

@@ -12,6 +12,7 @@ interface SpecRecord {
   headers?: [string, string][];
   timestamp?: number;
   partition?: number;
+  pause_ms?: number;
 }
 
 interface Spec {
@@ -67,6 +68,7 @@ async function produce(spec: Spec): Promise<void> {
   // One send per record when they name partitions, so each gets its own offset back.
   const delivered: unknown[] = [];
   for (const r of records) {
+    if (r.pause_ms !== undefined) await new Promise((resolve) => setTimeout(resolve, r.pause_ms));
     const [meta] = await producer.send({
       topic: spec.topic,
       acks: -1,
@@ -74,6 +76,7 @@ async function produce(spec: Spec): Promise<void> {
       messages: [{ key: r.key, value: r.value, headers: headersObject(r.headers), timestamp: r.timestamp === undefined ? undefined : String(r.timestamp), partition: r.partition }],
     });
     delivered.push({ partition: meta!.partition, offset: Number(meta!.baseOffset) });
+    out({ acked: delivered.length - 1 });
   }
   await producer.disconnect();
   for (const d of delivered) out({ delivered: d });
