@@ -6,6 +6,7 @@
 import test from 'ava';
 import net from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
+import { RawKafka } from './listener-helpers.js';
 import { tmpDir } from '../../helpers/tmp.js';
 import { runCli, startBroker } from '../../cli/helpers.js';
 
@@ -54,4 +55,17 @@ test('--kafka-port off: no kafka line; a taken Kafka port exits 1 naming --kafka
   const badPort = await runCli(['broker', '--dir', `${dir}/c`, '--kafka-port', 'nine']);
   t.is(badPort.code, 2);
   t.regex(badPort.stderr, /--kafka-port must be an integer in \[0, 65535\] or off/);
+});
+
+test('--advertised-host is the broker address Metadata and FindCoordinator give', async (t) => {
+  const dir = tmpDir(t);
+  const broker = await startBroker(t, dir, ['--kafka-port', '0', '--advertised-host', 'kafka.internal', '--kafka-auto-create', 'off']);
+  const port = Number(/kafka listener on 127\.0\.0\.1:(\d+)/.exec(broker.stdout())![1]);
+  const raw = await RawKafka.connect(t, port);
+  const meta = (await raw.request(3, 9, { topics: [{ name: 'absent' }], allowAutoTopicCreation: true })) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  t.deepEqual(meta.brokers.map((b: { host: string; port: number }) => [b.host, b.port]), [['kafka.internal', port]]);
+  t.is(meta.topics[0].errorCode, 3, '--kafka-auto-create off');
+  const found = (await raw.request(10, 3, { key: 'g', keyType: 0 })) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  t.deepEqual([found.errorCode, found.host, found.port], [0, 'kafka.internal', port]);
+  t.is(await broker.stop('SIGTERM'), 0, broker.stderr());
 });

@@ -354,3 +354,16 @@ test('partitions added with CreatePartitions survive a reopen of the log, with t
   t.is(reopened.describeTopic('grow').partitions.length, 3);
   t.deepEqual(reopened.read('grow', 2, 0).map((x) => String(x.value)), ['in the new partition']);
 });
+
+test('close() answers a parked long poll at once with what is there, then closes its connections', async (t) => {
+  const { kafka, log } = await kafkaSetup(t);
+  await log.createTopic('bye');
+  const raw = await RawKafka.connect(t, kafka.port);
+  const waiting = raw.request(FETCH, 11, fetchBody('bye', 0, 0, { maxWaitMs: 120_000, minBytes: 1 }));
+  await new Promise((r) => setTimeout(r, 50));
+  await kafka.close();
+  const r = partitionOf(await waiting);
+  t.deepEqual([r.errorCode, r.highWatermark, (r.records as Buffer).length], [0, 0, 0]);
+  await raw.closed;
+  t.is(kafka.stats().connections, 0);
+});
