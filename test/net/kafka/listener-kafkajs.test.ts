@@ -61,3 +61,54 @@ test('kafkajs produces and consumes exact keys, values, headers and timestamps',
   t.is(native[0].key!.toString(), 'k1');
   t.is(native[0].timestamp, 1_700_000_000_001);
 });
+
+test('a group moves between protocols: kafkajs commits, a commitlog Consumer of the group resumes there, and the reverse', async (t) => {
+  const { address, log, broker } = await kafkaSetup(t);
+  await log.createTopic('moves');
+  await log.append('moves', 0, Array.from({ length: 10 }, (_, i) => ({ value: `r${i}` })));
+  const kafka = client(address);
+
+  // kafkajs reads r0..r3 and commits offset 4.
+  const first = kafka.consumer({ groupId: 'movers', maxWaitTimeInMs: 100 });
+  await first.connect();
+  await first.subscribe({ topic: 'moves', fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    let n = 0;
+    first.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        if (++n === 4) {
+          await first.commitOffsets([{ topic: 'moves', partition: 0, offset: String(Number(message.offset) + 1) }]);
+          resolve();
+        }
+      },
+    }).catch(reject);
+  });
+  await first.disconnect();
+
+  // commitlog's own Consumer of the same group (its partitions named: no membership) resumes at r4.
+  const { Consumer } = await import('../../../src/net/client/consumer.js');
+  const native = new Consumer({ broker: `127.0.0.1:${broker.port}`, topic: 'moves', partitions: [0], group: 'movers' });
+  const it = native[Symbol.asyncIterator]();
+  const seen: string[] = [];
+  for (let i = 0; i < 3; i++) seen.push(String((await it.next()).value.value));
+  t.deepEqual(seen, ['r4', 'r5', 'r6']);
+  await native.commit();
+  await native.close();
+
+  // kafkajs resumes where the commitlog Consumer committed.
+  const second = kafka.consumer({ groupId: 'movers', maxWaitTimeInMs: 100 });
+  await second.connect();
+  await second.subscribe({ topic: 'moves', fromBeginning: true });
+  const rest: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    second.run({
+      eachMessage: async ({ message }) => {
+        rest.push(String(message.value));
+        if (rest.length === 3) resolve();
+      },
+    }).catch(reject);
+  });
+  await second.disconnect();
+  t.deepEqual(rest, ['r7', 'r8', 'r9']);
+});
