@@ -5,11 +5,12 @@
  * librdkafka 2.0.2 (kcat, confluent-kafka) gzip, snappy, lz4, zstd; kafka-python 2.0.2
  * with Debian's python3-snappy, python3-lz4 and python3-zstandard the same four;
  * @platformatic/kafka gzip, snappy, lz4 (its zstd needs Node 22's zlib); kafkajs gzip
- * only (its other codecs are separate packages). commitlog's own Consumer does not
- * decompress batches (src/log/batch.ts refuses a codec), so it is not a reader here.
+ * only (its other codecs are separate packages); one pair the clients themselves do not
+ * share is left out (CLIENT_INCOMPATIBLE). commitlog's own Consumer (native protocol)
+ * reads every one of them too.
  */
 import test from 'ava';
-import { KAFKA_CLIENTS, assertAvailable, comparable, consumeWith, createTopic, limiter, produceWith, skipFor, startBroker, type KafkaClient, type SeenRecord, type SpecRecord } from './harness.js';
+import { KAFKA_CLIENTS, assertAvailable, comparable, consumeOwn, consumeWith, createTopic, limiter, produceWith, skipFor, startBroker, type KafkaClient, type SeenRecord, type SpecRecord } from './harness.js';
 
 const CODECS: Record<KafkaClient, string[]> = {
   kcat: ['gzip', 'snappy', 'lz4', 'zstd'],
@@ -19,6 +20,13 @@ const CODECS: Record<KafkaClient, string[]> = {
   kafkajs: ['gzip'],
 };
 const COUNT = 12;
+
+/**
+ * Pairs that fail between the clients themselves, whatever the broker: kafka-python
+ * writes snappy in the xerial framing (as the Java client does), which librdkafka and
+ * kafka-python read but @platformatic/kafka's snappy decoder does not ("fetch failed").
+ */
+const CLIENT_INCOMPATIBLE = new Set(['kafka-python/snappy -> platformatic']);
 
 function recordsFor(client: KafkaClient, codec: string): SpecRecord[] {
   return Array.from({ length: COUNT }, (_, i) => {
@@ -40,10 +48,15 @@ const topicOf = (client: KafkaClient, codec: string): string => `comp-${client}-
   await Promise.all(pairs.map(({ client, codec }) => run(() => produceWith(t, client, { bootstrap: b.kafka, topic: topicOf(client, codec), records: recordsFor(client, codec), compression: codec }))));
   const results = await Promise.all(
     KAFKA_CLIENTS.map(async (reader) => {
-      const reads = pairs.filter((p) => CODECS[reader].includes(p.codec)).map((p) => ({ topic: topicOf(p.client, p.codec), partition: 0, offset: 0, count: COUNT }));
+      const reads = pairs.filter((p) => CODECS[reader].includes(p.codec) && !CLIENT_INCOMPATIBLE.has(`${p.client}/${p.codec} -> ${reader}`)).map((p) => ({ topic: topicOf(p.client, p.codec), partition: 0, offset: 0, count: COUNT }));
       return { reader, reads, seen: await run(() => consumeWith(t, reader, { bootstrap: b.kafka, reads, timeout_ms: 60_000 })) };
     }),
   );
+  results.push({
+    reader: 'commitlog' as KafkaClient,
+    reads: pairs.map((p) => ({ topic: topicOf(p.client, p.codec), partition: 0, offset: 0, count: COUNT })),
+    seen: (await Promise.all(pairs.map((p) => consumeOwn(b, topicOf(p.client, p.codec), 0, 0, COUNT)))).flat(),
+  });
   for (const { reader, reads, seen } of results) {
     for (const r of reads) {
       const { client, codec } = pairs.find((p) => topicOf(p.client, p.codec) === r.topic)!;
