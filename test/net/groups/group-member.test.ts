@@ -168,3 +168,20 @@ test('a join the coordinator refuses for good stops the member with that error',
   await p.member.close();
   c.close();
 });
+
+test('members with no assignor in common: the one that joins second is refused ERR_INCONSISTENT_GROUP_PROTOCOL, the first keeps its partitions', async (t) => {
+  const c = coordinator();
+  // kafkajs names its default assignor RoundRobinAssigner; commitlog offers range and roundrobin.
+  const kafkajsLike = { name: 'RoundRobinAssigner', assign: roundRobinAssignor.assign };
+  const first = probe(c, 'kafkajs-like', { assignors: [kafkajsLike] });
+  first.member.start();
+  await until('the first member assigned', () => first.owned.length === 6);
+  const second = probe(c, 'commitlog');
+  second.member.start();
+  await until('an error', () => second.errors.length > 0);
+  t.is(second.errors[0]!.code, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+  t.is(first.owned.length, 6);
+  t.deepEqual(first.errors, []);
+  await Promise.all([first.member.close(), second.member.close()]);
+  c.close();
+});
