@@ -94,6 +94,17 @@ export class RawKafka {
     return { bytes, response };
   }
 
+  /** Sends a ready request frame (without its size prefix), e.g. one captured from a client. */
+  raw(frame: Buffer, key: number, version: number, correlationId: number, expectResponse = true): { bytes: Buffer; response: Promise<Message> } {
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(frame.length, 0);
+    const response = new Promise<Message>((resolve, reject) => {
+      if (expectResponse) this.waiting.push({ key, version, correlationId, resolve, reject });
+    });
+    response.catch(() => undefined);
+    return { bytes: Buffer.concat([size, frame]), response };
+  }
+
   request(key: number, version: number, body: Message): Promise<Message> {
     const f = this.frame(key, version, body);
     this.socket.write(f.bytes);
