@@ -25,6 +25,7 @@ import {
   produceOwn,
   produceWith,
   skipFor,
+  spawnProc,
   startBroker,
   type BrokerProcess,
   type KafkaClient,
@@ -139,3 +140,20 @@ for (const p of PRODUCERS) {
     }
   });
 }
+
+(skip ? test.skip : test)('kcat -C -f prints partition, offset, timestamp, key, value and headers exactly', async (t) => {
+  assertAvailable(['kcat', 'confluent']);
+  await produceOnce('confluent');
+  const want = recordsFor('confluent');
+  const p = spawnProc(t, 'kcat', ['-C', '-b', broker!.kafka, '-t', topicOf('confluent'), '-p', '0', '-o', '0', '-c', String(want.length), '-q', '-f', '%p|%o|%T|%K|%k|%S|%s|%h\\n'], 'kcat -C -f');
+  t.is(await p.exited, 0, p.stderr());
+  const text = p.lines.map((l) => String(l.text ?? JSON.stringify(l))).join('\n');
+  const expected = want
+    .map((r, i) => {
+      const key = r.key === null ? '' : r.key;
+      const value = r.value ?? '';
+      return `0|${i}|${r.timestamp}|${r.key === null ? -1 : Buffer.byteLength(key)}|${key}|${Buffer.byteLength(value)}|${value}|${(r.headers ?? []).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    })
+    .join('\n');
+  t.is(text, expected);
+});
