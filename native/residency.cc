@@ -14,7 +14,7 @@
 //   only pages mapped in the caller); a false "not resident" costs one needless
 //   prefetch of cached pages, never a wrong answer the other way.
 //   Synchronous: mincore never waits for I/O.
-// prefetch(fd, position, length) -> Promise<bytes>: reads the range into the page cache
+// prefetch(fd, position, length, exact) -> Promise<bytes>: reads the range into the page cache
 //   on libuv's thread pool with pread into a per-thread 256 KiB scratch buffer, and
 //   resolves once every page has been read (bytes < length only when the file ends
 //   first). Why pread: readahead(2), posix_fadvise(WILLNEED) and MADV_WILLNEED return
@@ -126,14 +126,17 @@ Napi::Value FirstNonResident(const Napi::CallbackInfo& info) {
 
 class PrefetchWorker : public Napi::AsyncWorker {
  public:
-  PrefetchWorker(Napi::Env env, int fd, off_t position, size_t length)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), position_(position), length_(length) {}
+  PrefetchWorker(Napi::Env env, int fd, off_t position, size_t length, bool exact)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), position_(position), length_(length), exact_(exact) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     // Pool threads live as long as the process: one scratch buffer each, never freed.
     static thread_local std::unique_ptr<char[]> scratch;
     if (!scratch) scratch.reset(new char[kScratchBytes]);
+    // exact: no readahead past the range (POSIX_FADV_RANDOM applies to the whole open
+    // file description, so callers pass a descriptor of their own).
+    if (exact_) posix_fadvise(fd_, 0, 0, POSIX_FADV_RANDOM);
     while (done_ < length_) {
       size_t want = std::min(kScratchBytes, length_ - done_);
       ssize_t n = pread(fd_, scratch.get(), want, position_ + static_cast<off_t>(done_));
@@ -162,6 +165,7 @@ class PrefetchWorker : public Napi::AsyncWorker {
   int fd_;
   off_t position_;
   size_t length_;
+  bool exact_;
   size_t done_ = 0;
   int err_ = 0;
 };
@@ -170,7 +174,8 @@ Napi::Value Prefetch(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   off_t position = static_cast<off_t>(info[1].As<Napi::Number>().Int64Value());
   size_t length = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
-  auto* w = new PrefetchWorker(info.Env(), fd, position, length);
+  bool exact = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  auto* w = new PrefetchWorker(info.Env(), fd, position, length, exact);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

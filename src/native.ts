@@ -362,7 +362,7 @@ export function sendfileStats(): SendfileStats {
 interface ResidencyAddon {
   residentPages(mapping: ArrayBuffer, offset: number, length: number): number;
   firstNonResident(mapping: ArrayBuffer, offset: number, length: number): number;
-  prefetch(fd: number, position: number, length: number): Promise<number>;
+  prefetch(fd: number, position: number, length: number, exact: boolean): Promise<number>;
   dropPageCache(fd: number, position: number, length: number): void;
 }
 
@@ -403,14 +403,16 @@ export function firstNonResident(mapping: ArrayBuffer, offset: number, length: n
  * resolves with the bytes read once every page is in: less than `length` only when the
  * file ends first. One pool thread is busy for the whole call, so callers bound
  * `length` (zero-copy.ts prefetches in chunks). `fd` must stay open until it settles.
+ * `exact`: the kernel reads no more than the range (POSIX_FADV_RANDOM on `fd`'s open
+ * file description first, so pass a descriptor of your own).
  */
-export async function prefetch(fd: number, position: number, length: number, ctx?: ErrorContext): Promise<number> {
+export async function prefetch(fd: number, position: number, length: number, ctx?: ErrorContext, exact = false): Promise<number> {
   ensureFd(fd);
   ensureSize('position', position);
   ensureSize('length', length);
   if (length === 0) return 0;
   try {
-    return await residency.prefetch(fd, position, length);
+    return await residency.prefetch(fd, position, length, exact);
   } catch (err) {
     throw ioError(err, 'prefetching a file range failed', { position, ...ctx });
   }

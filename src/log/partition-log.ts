@@ -23,6 +23,7 @@ import { GroupCommit } from './group-commit.js';
 import type { LogRecord, ProducerRecord } from './record.js';
 import { recoverSegments, type PartitionRecoveryReport } from './recovery.js';
 import { PREPARE_AT, activatePrepared, createSegmentSync, discardPrepared, prepareSegment, removeIfExists, type PreparedSegment } from './segment-allocator.js';
+import { warmForRead } from './read-warmup.js';
 import type { SegmentCache } from './segment-cache.js';
 import { Segment, corruptError, type SegmentLimits } from './segment.js';
 import path from 'node:path';
@@ -559,6 +560,17 @@ export class PartitionLog {
     return new CommitLogError(ErrorCode.OFFSET_OUT_OF_RANGE,
       `offset ${offset} is outside ${this.topic}/${this.partition}'s range [${this.logStartOffset}, ${this.nextOffset}]`,
       { topic: this.topic, partition: this.partition, offset });
+  }
+
+  /**
+   * Reads into the page cache, on the thread pool, what readSlice(offset) would read
+   * through mappings on the calling thread (read-warmup.ts). Never rejects.
+   */
+  prepareRead(offset: number): Promise<void> {
+    if (this.closed || !Number.isSafeInteger(offset) || offset < this.logStartOffset || offset >= this.highWatermark) return Promise.resolve();
+    return warmForRead(this.segmentFor(offset), offset, (s) => {
+      if (!this.closed) this.use(s);
+    });
   }
 
   private use(segment: Segment): Segment {

@@ -105,6 +105,8 @@ async function fetch(ctx: HandlerContext, req: FetchRequest): Promise<Reply> {
   const maxBytes = req.maxBytes > 0 ? req.maxBytes : DEFAULT_FETCH_MAX_BYTES;
   const minBytes = Math.min(Math.max(1, req.minBytes), maxBytes);
   const deadline = performance.now() + req.maxWaitMs;
+  // A cold sealed segment's open and the batch header lookup read on the pool first.
+  await log.partition(topic, partition).prepareRead(offset);
   let slice = log.readSlice(topic, partition, offset, maxBytes);
   try {
     while ((slice === null || slice.length < minBytes) && !signal.aborted) {
