@@ -18,6 +18,8 @@ import { CommitLog } from '../src/index.js';
 import { machineInfo, round, tempRoot } from './lib.js';
 
 const quiet = { info: () => undefined, warn: () => undefined };
+/** libuv's pool size this process runs with (set it in the environment: bin/commitlog.js does for the broker). */
+const threadPool = process.env.UV_THREADPOOL_SIZE ?? '4 (libuv default)';
 const json = process.argv.includes('--json');
 const counts = (process.argv.find((a) => a.startsWith('--partitions='))?.slice(13) ?? '1000,10000').split(',').map(Number);
 
@@ -138,8 +140,8 @@ async function main(): Promise<void> {
   } finally {
     cleanup();
   }
-  console.log(`commitlog partitions: ${machine.cpus} x ${machine.cpuModel}, ${machine.platform} ${machine.kernel}, node ${machine.node}, ulimit -n ${fs.readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\d+)/)?.[1]}, vm.max_map_count ${fs.readFileSync('/proc/sys/vm/max_map_count', 'utf8').trim()}, load ${os.loadavg()[0].toFixed(2)}`);
-  if (json) console.log(JSON.stringify({ bench: 'partitions', schema: 1, date: new Date().toISOString(), machine, rows }));
+  console.log(`commitlog partitions: ${machine.cpus} x ${machine.cpuModel}, ${machine.platform} ${machine.kernel}, node ${machine.node}, ulimit -n ${fs.readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\d+)/)?.[1]}, vm.max_map_count ${fs.readFileSync('/proc/sys/vm/max_map_count', 'utf8').trim()}, UV_THREADPOOL_SIZE ${threadPool}, load ${os.loadavg()[0].toFixed(2)}`);
+  if (json) console.log(JSON.stringify({ bench: 'partitions', schema: 1, date: new Date().toISOString(), machine, threadPool, rows }));
 }
 
 await main();
