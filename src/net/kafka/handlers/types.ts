@@ -42,7 +42,7 @@ export interface KafkaSettings {
 export interface KafkaHandlerContext {
   log: CommitLog;
   offsets: OffsetsStore;
-  /** The broker core's group coordinator; without one the group APIs answer COORDINATOR_NOT_AVAILABLE. */
+  /** The broker core's group coordinator; without one FindCoordinator answers COORDINATOR_NOT_AVAILABLE and the group APIs NOT_COORDINATOR. */
   coordinator?: GroupCoordinator;
   settings: KafkaSettings;
   /** The listener's id of the connection (logs, stats). */
