@@ -11,7 +11,7 @@
  *   12   4   PartitionLeaderEpoch int32   no   the log stamps its recovery epoch here in place (recovery.md)
  *   16   1   Magic                int8    no   2
  *   17   4   CRC                  uint32  no   CRC32C of [Attributes, end of batch)
- *   21   2   Attributes           int16   yes  bits 0-2 compression (only 0 accepted),
+ *   21   2   Attributes           int16   yes  bits 0-2 compression (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd),
  *                                              3 timestamp type, 4 transactional, 5 control
  *   23   4   LastOffsetDelta      int32   yes  RecordCount - 1
  *   27   8   FirstTimestamp       int64   yes  smallest record timestamp (ms)
@@ -46,6 +46,7 @@
  */
 import { crc32c } from '../native.js';
 import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
+import { DecompressionError, MAX_DECOMPRESSED_BYTES, codecName, decompress } from './compression.js';
 
 export const LOG_OVERHEAD = 12;
 export const BATCH_HEADER_BYTES = 61;
@@ -70,6 +71,8 @@ export const COMPRESSION_MASK = 0x07;
 export const TIMESTAMP_TYPE_MASK = 0x08;
 export const TRANSACTIONAL_MASK = 0x10;
 export const CONTROL_MASK = 0x20;
+/** The highest compression codec Kafka defines (4, zstd). */
+export const MAX_CODEC = 4;
 
 /** The smallest legal BatchLength: a header with no records. */
 export const MIN_BATCH_LENGTH = BATCH_HEADER_BYTES - LOG_OVERHEAD;
@@ -208,13 +211,31 @@ export function checkFrame(buf: Uint8Array, position: number, end: number): numb
   return position + LOG_OVERHEAD + batchLength;
 }
 
-export function checkCompression(buf: Uint8Array, position: number): void {
+/** The batch's compression codec (0 none, 1-4 Kafka's codecs, compression.ts); 5-7 are ERR_CORRUPT_BATCH. */
+export function checkCompression(buf: Uint8Array, position: number): number {
   const codec = buf[position + ATTRIBUTES_POS + 1] & COMPRESSION_MASK;
-  if (codec !== 0) throw corrupt(position, `compression codec ${codec} in the attributes: compressed batches are not supported yet`);
+  if (codec > MAX_CODEC) {
+    throw corrupt(position, `compression codec ${codec} in the attributes at byte ${position + ATTRIBUTES_POS} is not one of Kafka's (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)`);
+  }
+  return codec;
 }
 
 /**
- * Checks one batch in buf[position, end): length, magic 2, CRC32C, no compression,
+ * The records bytes of the compressed batch at position (codec 1-4, from
+ * checkCompression; the batch ends at batchEnd), decompressed, at most maxBytes of
+ * them: a fresh Buffer. Damaged data or too much of it is ERR_CORRUPT_BATCH.
+ */
+export function decompressRecords(buf: Uint8Array, position: number, batchEnd: number, codec: number, maxBytes = MAX_DECOMPRESSED_BYTES): Buffer {
+  try {
+    return decompress(codec, buf.subarray(position + BATCH_HEADER_BYTES, batchEnd), maxBytes);
+  } catch (err) {
+    if (err instanceof DecompressionError) throw corrupt(position, `its ${codecName(codec)}-compressed records do not decompress: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Checks one batch in buf[position, end): length, magic 2, CRC32C, a known codec (0-4),
  * recordCount >= 1 and lastOffsetDelta == recordCount - 1. Throws ERR_CORRUPT_BATCH
  * with the position and the reason; returns the header.
  */

@@ -1,8 +1,9 @@
 /**
  * Record-level validation of a produced batch, what Kafka's LogValidator does before an
  * append, in one pass over the bytes: no record objects, no Buffer views, no allocation
- * except the error thrown. `verifyBatch` (batch.ts) has already checked the frame, the
- * CRC, magic 2, no compression and lastOffsetDelta == recordCount - 1; this checks that
+ * except the error thrown (and, for a compressed batch, its decompressed records).
+ * `verifyBatch` (batch.ts) has already checked the frame, the CRC, magic 2, a known
+ * codec and lastOffsetDelta == recordCount - 1; this checks that
  * the records inside say the same thing, so that every batch the log accepts can be
  * decoded later by `decodeBatches` and by any Kafka client.
  *
@@ -32,16 +33,25 @@
  * says why this rule and not an exact one: kafkajs writes MaxTimestamp from the
  * explicit timestamps only.
  *
- * Failures throw ERR_CORRUPT_BATCH naming the record, the byte (an index into `buf`)
+ * A compressed batch (codec 1-4) is validated the same way over its records
+ * decompressed (what Kafka's LogValidator does): synchronously, at most
+ * `maxDecompressedBytes` of them (compression.ts), so a zip bomb or a payload that
+ * does not decompress is ERR_CORRUPT_BATCH before anything is stored. The stored batch
+ * stays the compressed bytes as they came.
+ *
+ * Failures throw ERR_CORRUPT_BATCH naming the record, the byte (an index into `buf`,
+ * or into the decompressed records, which the message then says)
  * and the reason with its numbers; `position` is the batch's. Synchronous; its module
  * state (a read cursor, the batch's bounds for messages) is set afresh by each call, so
  * any thread may use it (each worker has its own module instance).
  */
 import { CommitLogError, ErrorCode, invalidArgument } from '../errors.js';
 import {
-  ATTRIBUTES_POS, BATCH_HEADER_BYTES, CONTROL_MASK, FIRST_TIMESTAMP_POS, MAX_TIMESTAMP_POS, TIMESTAMP_TYPE_MASK,
-} from './batch.js';
-import type { BatchHeader } from './batch.js';
+  ATTRIBUTES_POS, BATCH_HEADER_BYTES, COMPRESSION_MASK, CONTROL_MASK, FIRST_TIMESTAMP_POS, MAX_TIMESTAMP_POS, TIMESTAMP_TYPE_MASK,
+  checkCompression, decompressRecords,
+} from './batch-format.js';
+import type { BatchHeader } from './batch-format.js';
+import { MAX_DECOMPRESSED_BYTES } from './compression.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const RECORD_LENGTH = 'record length';
@@ -52,18 +62,21 @@ const MIN_RECORD_BYTES = 6;
 let cursor = 0;
 let batchPosition = 0;
 let batchEnd = 0;
+/** '' when byte numbers index `buf`, else what they index (a compressed batch's records). */
+let where = '';
 
 function corrupt(reason: string): CommitLogError {
   return new CommitLogError(ErrorCode.CORRUPT_BATCH, `corrupt batch at position ${batchPosition}: ${reason}`, { position: batchPosition });
 }
 
 function recordError(record: number, at: number, reason: string): CommitLogError {
-  return corrupt(`record ${record} at byte ${at}: ${reason}`);
+  return corrupt(`record ${record} at byte ${at}${where}: ${reason}`);
 }
 
 function pastEnd(field: string, end: number): string {
-  const what = field === RECORD_LENGTH ? 'the batch' : end === batchEnd ? 'its record and of the batch' : 'its record';
-  return `the end of ${what} (byte ${end})`;
+  const batch = where === '' ? 'the batch' : 'the decompressed records';
+  const what = field === RECORD_LENGTH ? batch : end === batchEnd ? `its record and of ${batch}` : 'its record';
+  return `the end of ${what} (byte ${end}${where})`;
 }
 
 function plural(n: number, what: string): string {
@@ -167,7 +180,7 @@ function lengthError(record: number, at: number, field: string, header: number, 
 function recordLengthError(record: number, at: number, length: number, left: number): CommitLogError {
   if (length < 0) return recordError(record, at, `record length ${length} is negative`);
   if (length < MIN_RECORD_BYTES) return recordError(record, at, `record length ${length} is below the ${MIN_RECORD_BYTES} bytes of the smallest record`);
-  return recordError(record, at, `record length ${length} runs past the end of the batch (byte ${batchEnd}): ${plural(left, 'byte')} left`);
+  return recordError(record, at, `record length ${length} runs past ${pastEnd(RECORD_LENGTH, batchEnd)}: ${plural(left, 'byte')} left`);
 }
 
 /** An int64 field exactly (for messages about values a number cannot hold). */
@@ -196,24 +209,33 @@ function checkHeader(buf: Uint8Array, position: number, header: BatchHeader): vo
  * batch (what Kafka writes back into the header), the header's for LogAppendTime.
  *
  * One pass, one loop; one- and two-byte varints are decoded inline, which measured
- * twice as fast as a call per field (bench/validate.ts).
+ * twice as fast as a call per field (bench/validate.ts). A compressed batch's records
+ * are first decompressed, at most maxDecompressedBytes of them.
  */
-export function validateRecords(buf: Buffer, position: number, header: BatchHeader): number {
+export function validateRecords(buf: Buffer, position: number, header: BatchHeader, maxDecompressedBytes = MAX_DECOMPRESSED_BYTES): number {
   const end = position + header.size;
   if (!(buf instanceof Uint8Array) || !Number.isSafeInteger(position) || position < 0 || end > buf.length || header.size < BATCH_HEADER_BYTES) {
     throw invalidArgument(`validateRecords needs a batch verified by verifyBatch inside buf, got position ${position}, size ${header.size}, buffer of ${buf?.length} bytes`);
   }
   batchPosition = position;
   batchEnd = end;
+  where = '';
   checkHeader(buf, position, header);
+  if ((header.attributes & COMPRESSION_MASK) === 0) return validateRun(buf, position + BATCH_HEADER_BYTES, end, position, header);
+  const records = decompressRecords(buf, position, end, checkCompression(buf, position), maxDecompressedBytes);
+  batchEnd = records.length;
+  where = ' of the decompressed records';
+  return validateRun(records, 0, records.length, position, header);
+}
+
+/** The records of the batch at `position` (its header given) lie in b[p, end): checks them all; returns the newest timestamp. */
+function validateRun(b: Uint8Array, p: number, end: number, position: number, header: BatchHeader): number {
   const createTime = (header.attributes & TIMESTAMP_TYPE_MASK) === 0;
   const first = header.firstTimestamp;
-  const b: Uint8Array = buf;
   const count = header.recordCount;
   let newest = -Infinity;
   let newestRecord = 0;
   let newestAt = 0;
-  let p = position + BATCH_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     if (p === end) throw recordError(i, p, `missing: the record count in the header is ${count}, but the batch ends after ${plural(i, 'record')}`);
     const start = p;
@@ -273,12 +295,12 @@ export function validateRecords(buf: Buffer, position: number, header: BatchHead
     }
   }
   if (p !== end) {
-    throw recordError(count, p, `${plural(end - p, 'byte')} left after the last record: the record count in the header is ${count}, the batch ends at byte ${end}`);
+    throw recordError(count, p, `${plural(end - p, 'byte')} left after the last record: the record count in the header is ${count}, ${where === '' ? 'the batch' : 'the decompressed records'} end${where === '' ? 's' : ''} at byte ${end}`);
   }
   const max = header.maxTimestamp;
   if (!createTime) return max;
   if (max > newest && max > 0) {
-    throw corrupt(`MaxTimestamp ${max} at byte ${position + MAX_TIMESTAMP_POS} is later than every record's timestamp: the newest is ${newest}, record ${newestRecord} at byte ${newestAt}`);
+    throw corrupt(`MaxTimestamp ${max} at byte ${position + MAX_TIMESTAMP_POS} is later than every record's timestamp: the newest is ${newest}, record ${newestRecord} at byte ${newestAt}${where}`);
   }
   return newest;
 }

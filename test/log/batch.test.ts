@@ -328,13 +328,21 @@ test('verifyBatch rejects a bad record count even under a valid CRC', (t) => {
   }
 });
 
-test('verifyBatch rejects a compressed batch with a clear message', (t) => {
+test('verifyBatch accepts codecs 1-4 (their records are checked when decompressed) and rejects 5-7 with a clear message', (t) => {
   for (const codec of [1, 2, 3, 4]) {
     const { buf, end } = placed();
     buf.writeInt16BE(codec, 5 + ATTRIBUTES_POS);
     reseal(buf, 5);
-    t.throws(() => verifyBatch(buf, 5, end), { ...corruptBatch, message: new RegExp(`compression codec ${codec} .*not supported`) });
-    t.throws(() => decodeRecords(buf, 5), corruptBatch);
+    t.is(verifyBatch(buf, 5, end).attributes, codec);
+    // Plain records marked compressed: the decoder's decompression refuses them.
+    t.throws(() => decodeRecords(buf, 5), { ...corruptBatch, message: /corrupt batch at position 5: its (gzip|snappy|lz4|zstd)-compressed records do not decompress: / });
+  }
+  for (const codec of [5, 6, 7]) {
+    const { buf, end } = placed();
+    buf.writeInt16BE(codec, 5 + ATTRIBUTES_POS);
+    reseal(buf, 5);
+    t.throws(() => verifyBatch(buf, 5, end), { ...corruptBatch, message: new RegExp(`compression codec ${codec} in the attributes at byte 26 is not one of Kafka's \\(0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd\\)`) });
+    t.throws(() => decodeRecords(buf, 5), { ...corruptBatch, message: new RegExp(`compression codec ${codec} `) });
   }
 });
 
