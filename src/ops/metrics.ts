@@ -224,6 +224,9 @@ export class BrokerMetrics {
     };
     fromStats('commitlog_connections_accepted_total', 'Connections accepted since start', () => self.broker?.stats().connectionsAccepted ?? 0);
     fromStats('commitlog_bad_frames_total', 'Connections closed for an unparseable or oversized frame', () => self.broker?.stats().badFrames ?? 0);
+    fromStats('commitlog_group_rebalances_total', 'Consumer-group rebalances started by the group coordinator', () => self.broker?.coordinator.stats().rebalances ?? 0);
+    fromStats('commitlog_group_session_expirations_total', 'Group members removed because their session timed out', () => self.broker?.coordinator.stats().sessionExpirations ?? 0);
+    new Gauge({ name: 'commitlog_group_members', help: 'Members of consumer groups held by the group coordinator', registers, collect() { this.set(self.broker?.coordinator.stats().members ?? 0); } });
     fromStats('commitlog_sendfile_bytes_total', 'Bytes sent with sendfile(2) by this process (the zero-copy fetch path)', () => sendfileStats().bytes);
     fromStats('commitlog_sendfile_calls_total', 'sendfile(2) calls made by this process, including those that found the socket full', () => sendfileStats().calls);
   }

@@ -11,6 +11,7 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { CommitLog } from '../../../src/log/commit-log.js';
 import { startBroker, type Broker } from '../../../src/net/broker/server.js';
 import { startKafkaListener } from '../../../src/net/kafka/listener.js';
+import { BrokerMetrics } from '../../../src/ops/metrics.js';
 
 const TOPIC = 'orders';
 const GROUP = 'billing';
@@ -65,7 +66,7 @@ async function setup(t: { teardown(fn: () => Promise<void> | void): void }) {
     });
     return m;
   };
-  return { broker, kafka, member };
+  return { log, broker, kafka, member };
 }
 
 async function produce(kafka: Kafka, from: number, count: number): Promise<void> {
@@ -97,7 +98,10 @@ function settled(broker: Broker, members: Member[]): boolean {
 }
 
 test.serial('kafkajs consumers of one group split 4 partitions, the survivor takes all after a leave, a restarted consumer resumes at the committed offsets', async (t) => {
-  const { broker, kafka, member } = await setup(t);
+  const { log, broker, kafka, member } = await setup(t);
+  const metrics = new BrokerMetrics();
+  metrics.attach(log, broker);
+  const scraped = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await metrics.metrics())?.[1]);
   await produce(kafka, 0, 10);
 
   const a = await member('a');
@@ -118,6 +122,12 @@ test.serial('kafkajs consumers of one group split 4 partitions, the survivor tak
   await waitFor(() => settled(broker, [a]), 'a alone in a Stable group');
   t.deepEqual(a.assignment, PARTITIONS);
   t.true(broker.coordinator.describeGroup(GROUP)!.generationId > generationBefore);
+  // Rebalances so far: the first join, b's join, b's leave at least; metrics read the coordinator's counters.
+  const { rebalances } = broker.coordinator.stats();
+  t.true(rebalances >= 3);
+  t.is(await scraped('commitlog_group_rebalances_total'), rebalances);
+  t.is(await scraped('commitlog_group_members'), 1);
+  t.is(await scraped('commitlog_group_session_expirations_total'), 0);
 
   // Every record reaches the group; kafkajs commits after each batch.
   const seen = () => new Set([...a.records, ...b.records].map((r) => r.value));
