@@ -1,5 +1,6 @@
 /**
- * The Kafka wire-protocol listener: serves the broker core (CommitLog, OffsetsStore,
+ * The Kafka wire-protocol listener (the socket, settings and stats here; one
+ * connection's reading, ordering and writing in connection.ts): serves the broker core (CommitLog, OffsetsStore,
  * GroupCoordinator) to unmodified Kafka clients. The same shape as the native broker
  * (broker/server.ts), with Kafka's framing and the handler table of handlers/index.ts.
  *
@@ -29,33 +30,22 @@
  */
 import { createHash } from 'node:crypto';
 import net from 'node:net';
-import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
+import { invalidArgument } from '../../errors.js';
 import type { OffsetsStore } from '../../index/offsets-store.js';
-import { countRecords } from '../../log/batch-walker.js';
 import type { CommitLog, Logger } from '../../log/commit-log.js';
-import type { LogSlice } from '../../log/partition-log.js';
 import type { GroupCoordinator } from '../broker/coordinator.js';
-import { PREFETCH_CHUNK_BYTES, PrefetchLimiter, sendFileRange, type ColdReadOptions, type TransferEvent } from '../broker/zero-copy.js';
-import { isExternal, type Message } from './codec.js';
-import { kafkaErrorCode } from './error-codes.js';
+import { PREFETCH_CHUNK_BYTES, PrefetchLimiter, type TransferEvent } from '../broker/zero-copy.js';
+import { KafkaConnection, type ListenerShared } from './connection.js';
 import { DEFAULT_MAX_KAFKA_FRAME_BYTES, KafkaFrameSplitter } from './frame.js';
-import { API_VERSIONS, KAFKA_HANDLERS } from './handlers/index.js';
-import type { KafkaHandlerContext, KafkaSettings } from './handlers/types.js';
-import { decodeRequest, encodeResponse, type EncodedFrame } from './messages.js';
-import { apiSpec, apiVersionsAnswer } from './registry.js';
-import { inRange, type ApiSpec } from './schema.js';
+import type { KafkaSettings } from './handlers/types.js';
+
+export { MAX_PENDING_BYTES, MAX_PENDING_REQUESTS } from './connection.js';
 
 export const DEFAULT_KAFKA_HOST = '127.0.0.1';
 /** Kafka's port; what `commitlog broker` listens on unless told otherwise. */
 export const DEFAULT_KAFKA_PORT = 9092;
 /** The node id this broker has in Metadata, FindCoordinator and DescribeCluster. */
 export const KAFKA_NODE_ID = 1;
-export const MAX_PENDING_REQUESTS = 64;
-export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
-
-const PRODUCE_KEY = 0;
-/** Requests that change state (Metadata may create topics): later requests of the connection wait for them. */
-const WRITES: ReadonlySet<number> = new Set([PRODUCE_KEY, 3, 8, 19, 20, 22, 37]);
 
 export interface KafkaPrefetchSettings {
   chunkBytes?: number;
@@ -143,24 +133,13 @@ const stderrLogger: Logger = {
   warn: (fields, message) => process.stderr.write(`commitlog kafka: ${message} ${JSON.stringify(fields)}\n`),
 };
 
-interface Shared {
-  log: CommitLog;
-  offsets: OffsetsStore;
-  coordinator: GroupCoordinator | undefined;
-  settings: KafkaSettings;
-  logger: Logger;
-  observer: KafkaObserver | undefined;
-  maxFrameBytes: number;
-  counters: Omit<KafkaListenerStats, 'connections'>;
-  prefetch: Omit<ColdReadOptions, 'view'> | null;
-}
 
 /** A cluster id in Kafka's form (22 characters of base64url), stable for one data directory. */
 export function clusterIdFor(dir: string): string {
   return createHash('sha256').update(`commitlog:${dir}`).digest().subarray(0, 16).toString('base64url');
 }
 
-function resolvePrefetch(option: KafkaListenerOptions['prefetch']): Shared['prefetch'] {
+function resolvePrefetch(option: KafkaListenerOptions['prefetch']): ListenerShared['prefetch'] {
   if (option === false) return null;
   if (option !== undefined && option !== true && (option === null || typeof option !== 'object')) throw invalidArgument(`prefetch must be a boolean or an object, got ${String(option)}`);
   const settings = typeof option === 'object' ? option : {};
@@ -196,11 +175,11 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     autoCreateTopics: options.autoCreateTopics ?? true,
     defaultPartitions,
   };
-  const counters: Shared['counters'] = {
+  const counters: ListenerShared['counters'] = {
     connectionsAccepted: 0, requests: 0, responses: 0, badFrames: 0, unsupported: 0, sendfileBytes: 0,
     fetchedRecordBytes: 0, fetchedRecords: 0, producedBytes: 0, prefetchedBytes: 0, coldFetches: 0, maxPendingBytes: 0,
   };
-  const shared: Shared = {
+  const shared: ListenerShared = {
     log: options.log, offsets: options.offsets, coordinator: options.coordinator, settings, logger,
     observer: options.observer, maxFrameBytes, counters, prefetch: resolvePrefetch(options.prefetch),
   };
@@ -249,417 +228,10 @@ function advertisable(host: string): string {
   return host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
 }
 
-function notifyConnection(shared: Shared, delta: 1 | -1): void {
+function notifyConnection(shared: ListenerShared, delta: 1 | -1): void {
   try {
     shared.observer?.onConnection?.(delta);
   } catch (err) {
     shared.logger.warn({ err: String(err) }, 'Kafka observer failed');
   }
 }
-
-/** What the writer sends for one request: a frame, nothing (acks 0), or "close the connection". */
-type Outcome = { frame: EncodedFrame; body: Message } | null | 'close';
-
-interface Pending {
-  outcome: Promise<Outcome>;
-  heldBytes: number;
-  releases: (() => void)[];
-  observed: Observed | null;
-}
-
-interface Observed extends KafkaRequestObservation {
-  started: number;
-}
-
-/** True when version `version` of `spec`'s response has a top-level errorCode. */
-function hasTopLevelError(spec: ApiSpec, version: number): boolean {
-  return spec.response.some((f) => f.name === 'errorCode' && !f.array && inRange(f.versions, version));
-}
-
-/** Collects every non-zero errorCode of a response body (metrics). */
-function errorCodesOf(v: unknown, out: number[], depth = 0): void {
-  if (depth > 6 || v === null || typeof v !== 'object' || v instanceof Uint8Array || isExternal(v)) return;
-  if (Array.isArray(v)) {
-    for (const e of v) errorCodesOf(e, out, depth + 1);
-    return;
-  }
-  for (const [k, x] of Object.entries(v as Message)) {
-    if (k === 'errorCode' && typeof x === 'number') {
-      if (x !== 0) out.push(x);
-    } else if (typeof x === 'object') {
-      errorCodesOf(x, out, depth + 1);
-    }
-  }
-}
-
-class KafkaConnection {
-  private readonly splitter: KafkaFrameSplitter;
-  private readonly abort = new AbortController();
-  private readonly remote: string;
-  private readonly clientHost: string;
-  /** Frames cut but not yet dispatched (backpressure). */
-  private readonly inbox: Buffer[] = [];
-  private inboxBytes = 0;
-  private readonly queue: Pending[] = [];
-  private head = 0;
-  /** Settles once every state-changing request received so far has been handled (null: none pending). */
-  private writes: Promise<void> | null = null;
-  /** The same for state-changing requests other than Produce. */
-  private adminWrites: Promise<void> | null = null;
-  private heldBytes = 0;
-  private writing = false;
-  private paused = false;
-  private ending = false;
-  private peerEnded = false;
-  private finished = false;
-  private readonly closed: Promise<void>;
-
-  constructor(private readonly id: number, private readonly socket: net.Socket, private readonly shared: Shared) {
-    this.splitter = new KafkaFrameSplitter(shared.maxFrameBytes);
-    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    this.clientHost = `/${socket.remoteAddress ?? ''}`;
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.pump());
-    socket.once('end', () => {
-      this.peerEnded = true;
-      this.pump();
-      if (!this.writing && this.inbox.length === 0) this.finish();
-    });
-    socket.on('error', (err) => shared.logger.info({ connection: this.remote, err: String(err) }, 'Kafka connection failed'));
-    socket.once('close', () => {
-      this.abort.abort();
-      // Responses never sent still hold their slices: release each once its handler is done.
-      for (const pending of this.queue.slice(this.head)) {
-        if (pending !== undefined) void pending.outcome.then(() => this.releaseOf(pending));
-      }
-    });
-  }
-
-  private get pendingRequests(): number {
-    return this.queue.length - this.head;
-  }
-
-  private get pendingBytes(): number {
-    return this.heldBytes + this.inboxBytes + this.socket.writableLength + this.splitter.buffered;
-  }
-
-  private onData(chunk: Buffer): void {
-    if (this.ending) return;
-    let frames: Buffer[];
-    try {
-      frames = this.splitter.push(chunk);
-    } catch (err) {
-      this.badFrame(err);
-      return;
-    }
-    for (const f of frames) {
-      this.inbox.push(f);
-      this.inboxBytes += f.length;
-    }
-    this.pump();
-  }
-
-  private overBound(): boolean {
-    return this.pendingRequests >= MAX_PENDING_REQUESTS || this.heldBytes + this.socket.writableLength >= MAX_PENDING_BYTES;
-  }
-
-  private pump(): void {
-    while (!this.ending && this.inbox.length > 0 && !this.overBound()) {
-      const frame = this.inbox.shift()!;
-      this.inboxBytes -= frame.length;
-      this.dispatch(frame);
-    }
-    const counters = this.shared.counters;
-    counters.maxPendingBytes = Math.max(counters.maxPendingBytes, this.pendingBytes);
-    const stop = !this.ending && (this.overBound() || this.socket.writableNeedDrain || this.inboxBytes >= MAX_PENDING_BYTES);
-    if (stop && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    } else if (!stop && this.paused) {
-      this.paused = false;
-      this.socket.resume();
-    }
-    if (this.peerEnded && !this.writing && this.inbox.length === 0 && this.pendingRequests === 0) this.finish();
-  }
-
-  private dispatch(frame: Buffer): void {
-    const { counters, logger } = this.shared;
-    let decoded: ReturnType<typeof decodeRequest>;
-    try {
-      decoded = decodeRequest(frame);
-    } catch (err) {
-      this.badFrame(err);
-      return;
-    }
-    counters.requests++;
-    const { header } = decoded;
-    const handler = KAFKA_HANDLERS.get(header.apiKey);
-    if (!decoded.supported || handler === undefined) {
-      counters.unsupported++;
-      if (header.apiKey === API_VERSIONS) {
-        const answer = apiVersionsAnswer(header.apiVersion, KAFKA_HANDLERS.keys());
-        const body = answer.body;
-        this.enqueue(Promise.resolve({ frame: encodeResponse(API_VERSIONS, answer.version, header.correlationId, body), body }), 0, [], null);
-        return;
-      }
-      logger.warn({ connection: this.remote, apiKey: header.apiKey, apiVersion: header.apiVersion, clientId: header.clientId },
-        `closing Kafka connection ${this.remote}: API ${header.apiKey} version ${header.apiVersion} is not served`);
-      this.enqueue(Promise.resolve('close'), 0, [], null);
-      return;
-    }
-    const spec = decoded.spec;
-    const version = header.apiVersion;
-    const releases: (() => void)[] = [];
-    const ctx: KafkaHandlerContext = {
-      log: this.shared.log,
-      offsets: this.shared.offsets,
-      coordinator: this.shared.coordinator,
-      settings: this.shared.settings,
-      connectionId: this.id,
-      clientId: header.clientId,
-      clientHost: this.clientHost,
-      signal: this.abort.signal,
-      logger,
-      defer: (release) => releases.push(release),
-    };
-    const observed: Observed | null = this.shared.observer?.onRequest === undefined
-      ? null
-      : { api: spec.name, apiKey: spec.key, version, started: performance.now(), durationMs: 0, errorCodes: [], bytes: 0 };
-    if (spec.key === 0) {
-      const produced = producedBytes(decoded.body);
-      counters.producedBytes += produced;
-      if (observed !== null) observed.bytes = produced;
-    }
-    const run = (): Promise<Message | null> => {
-      try {
-        return Promise.resolve(handler(ctx, decoded.body, version));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    };
-    const result = this.ordered(spec.key, run);
-    const outcome = result.then(
-      (body): Outcome => (body === null ? null : { frame: encodeResponse(spec.key, version, header.correlationId, body), body }),
-      (err: unknown): Outcome => {
-        const code = kafkaErrorCode(err);
-        if (hasTopLevelError(spec, version)) {
-          logger.info({ connection: this.remote, api: spec.name, err: String(err) }, `Kafka ${spec.name} failed`);
-          const body = { errorCode: code };
-          return { frame: encodeResponse(spec.key, version, header.correlationId, body), body };
-        }
-        logger.warn({ connection: this.remote, api: spec.name, err: String(err) }, `closing Kafka connection ${this.remote}: ${spec.name} v${version} failed`);
-        return 'close';
-      },
-    ).catch((err: unknown): Outcome => {
-      // The response could not be encoded: a broker bug; the client cannot be answered in its format.
-      logger.warn({ connection: this.remote, api: spec.name, err: String(err) }, `closing Kafka connection ${this.remote}: ${spec.name} v${version} response failed to encode`);
-      return 'close';
-    });
-    this.enqueue(outcome, frame.length, releases, observed);
-  }
-
-  /**
-   * Runs a handler in the order this connection's requests need: a request that
-   * changes state (WRITES) is a barrier, so every later request sees its effect, as
-   * it would on Kafka, which handles one request per connection at a time. Produce
-   * after Produce runs at once (the log keeps append order, and pipelined produces
-   * are what makes a producer fast); reads never hold later requests back. With
-   * nothing pending, the handler runs synchronously.
-   */
-  private ordered(key: number, run: () => Promise<Message | null>): Promise<Message | null> {
-    const produce = key === PRODUCE_KEY;
-    const wait = produce ? this.adminWrites : this.writes;
-    const result = wait === null ? run() : wait.then(run);
-    if (WRITES.has(key)) {
-      const settled = result.then(() => undefined, () => undefined);
-      const writes = this.writes === null ? settled : Promise.all([this.writes, settled]).then(() => undefined);
-      this.writes = writes;
-      void writes.then(() => {
-        if (this.writes === writes) this.writes = null;
-      });
-      if (!produce) {
-        const admin = this.adminWrites === null ? settled : Promise.all([this.adminWrites, settled]).then(() => undefined);
-        this.adminWrites = admin;
-        void admin.then(() => {
-          if (this.adminWrites === admin) this.adminWrites = null;
-        });
-      }
-    }
-    return result;
-  }
-
-  private enqueue(outcome: Promise<Outcome>, heldBytes: number, releases: (() => void)[], observed: Observed | null): void {
-    const pending: Pending = { outcome, heldBytes, releases, observed };
-    this.heldBytes += heldBytes;
-    if (heldBytes > 0) {
-      void outcome.finally(() => {
-        this.heldBytes -= pending.heldBytes;
-        pending.heldBytes = 0;
-        this.pump();
-      });
-    }
-    this.queue.push(pending);
-    if (!this.writing) void this.writeLoop();
-  }
-
-  private releaseOf(pending: Pending | undefined): void {
-    if (pending === undefined) return;
-    const releases = pending.releases.splice(0);
-    for (const r of releases) {
-      try {
-        r();
-      } catch (err) {
-        this.shared.logger.warn({ err: String(err) }, 'releasing a Kafka fetch range failed');
-      }
-    }
-  }
-
-  private async writeLoop(): Promise<void> {
-    this.writing = true;
-    try {
-      while (this.head < this.queue.length) {
-        const pending = this.queue[this.head];
-        const outcome = await pending.outcome;
-        try {
-          if (outcome === 'close') {
-            this.ending = true;
-            this.shared.counters.badFrames++;
-            this.abort.abort();
-            this.socket.destroy();
-          } else if (outcome !== null) {
-            await this.send(outcome.frame);
-          }
-        } finally {
-          this.releaseOf(pending);
-        }
-        if (pending.observed !== null) this.report(pending.observed, outcome);
-        this.queue[this.head] = undefined as unknown as Pending;
-        this.head++;
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue.splice(0, this.head);
-          this.head = 0;
-        }
-        this.pump();
-      }
-    } finally {
-      this.writing = false;
-    }
-    if (this.ending || (this.peerEnded && this.inbox.length === 0)) this.finish();
-  }
-
-  private report(observed: Observed, outcome: Outcome): void {
-    observed.durationMs = performance.now() - observed.started;
-    if (outcome !== null && outcome !== 'close') errorCodesOf(outcome.body, observed.errorCodes);
-    try {
-      this.shared.observer!.onRequest!(observed);
-    } catch (err) {
-      this.shared.logger.warn({ err: String(err) }, 'Kafka observer failed');
-    }
-  }
-
-  private async send(frame: EncodedFrame): Promise<void> {
-    if (this.socket.destroyed) return;
-    const counters = this.shared.counters;
-    for (const part of frame.parts) {
-      if (!isExternal(part)) {
-        if ((part as Buffer).length > 0) this.socket.write(part as Buffer);
-        continue;
-      }
-      const slice = part.source as LogSlice;
-      try {
-        await sendFileRange(this.socket, slice.fd, slice.position, part.byteLength, { cold: this.coldRead(slice) });
-      } catch (err) {
-        // Half a response is on the wire: the stream has no frame boundary any more.
-        this.shared.logger.info({ connection: this.remote, err: String(err) }, 'Kafka fetch transfer failed; closing the connection');
-        this.socket.destroy();
-        return;
-      }
-      counters.sendfileBytes += part.byteLength;
-      counters.fetchedRecordBytes += part.byteLength;
-      counters.fetchedRecords += countRecords(slice.segment.data, slice.position, slice.position + part.byteLength);
-    }
-    counters.responses++;
-    if (this.socket.writableNeedDrain) await this.drained();
-  }
-
-  private coldRead(slice: LogSlice): ColdReadOptions | undefined {
-    const settings = this.shared.prefetch;
-    if (settings === null) return undefined;
-    const counters = this.shared.counters;
-    let counted = false;
-    return {
-      ...settings,
-      view: slice.segment.data,
-      observer: (event) => {
-        if (event.kind === 'prefetch' && !counted) {
-          counted = true;
-          counters.coldFetches++;
-        } else if (event.kind === 'prefetched') {
-          counters.prefetchedBytes += event.bytes;
-        }
-        settings.observer?.(event);
-      },
-    };
-  }
-
-  private drained(): Promise<void> {
-    this.pump();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.socket.removeListener('drain', done);
-        this.socket.removeListener('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
-  }
-
-  private badFrame(err: unknown): void {
-    if (this.ending && this.socket.destroyed) return;
-    this.shared.counters.badFrames++;
-    const code = err instanceof CommitLogError ? err.code : ErrorCode.IO;
-    const message = err instanceof Error ? err.message : String(err);
-    this.shared.logger.warn({ connection: this.remote, code }, `closing Kafka connection ${this.remote}: ${message}`);
-    this.ending = true;
-    this.inbox.length = 0;
-    this.inboxBytes = 0;
-    this.abort.abort();
-    this.socket.destroy();
-  }
-
-  async shutdown(timeoutMs: number): Promise<void> {
-    this.ending = true;
-    this.abort.abort();
-    this.inbox.length = 0;
-    this.inboxBytes = 0;
-    if (this.paused) {
-      this.paused = false;
-      this.socket.resume();
-    }
-    if (!this.writing) this.finish();
-    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
-    timer.unref();
-    await this.closed;
-    clearTimeout(timer);
-  }
-
-  private finish(): void {
-    if (this.finished || this.socket.destroyed) return;
-    this.finished = true;
-    this.socket.end();
-  }
-}
-
-/** Record bytes of a Produce request (all partitions). */
-function producedBytes(body: Message): number {
-  let n = 0;
-  for (const t of Array.isArray(body.topicData) ? (body.topicData as Message[]) : []) {
-    for (const p of Array.isArray(t.partitionData) ? (t.partitionData as Message[]) : []) {
-      if (p.records instanceof Uint8Array) n += p.records.length;
-    }
-  }
-  return n;
-}
-

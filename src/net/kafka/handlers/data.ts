@@ -211,6 +211,15 @@ export const handleFetch: KafkaHandler = async (ctx, request, version) => {
   const minBytes = Math.max(0, int(request.minBytes, 0));
   const maxWaitMs = Math.min(MAX_FETCH_WAIT_MS, Math.max(0, int(request.maxWaitMs, 0)));
   const deadline = performance.now() + maxWaitMs;
+  // What the reads would fault in on the event loop (a cold sealed segment's indexes,
+  // the batch header lookup) is read on the thread pool first, as on the native path.
+  await Promise.all(plans.map((p) => {
+    try {
+      return ctx.log.partition(p.topic, p.partition).prepareRead(p.fetchOffset);
+    } catch {
+      return undefined; // an unknown topic or partition: the read reports it
+    }
+  }));
   let read = readAll(ctx, plans, maxBytes);
   while (plans.length > 0 && !read.failed && read.bytes < Math.max(1, minBytes) && minBytes > 0 && !ctx.signal.aborted) {
     const timeoutMs = Math.ceil(deadline - performance.now());
