@@ -1,8 +1,9 @@
 /**
- * The Kafka wire-protocol listener (the socket, settings and stats here; one
- * connection's reading, ordering and writing in connection.ts): serves the broker core (CommitLog, OffsetsStore,
+ * The Kafka wire-protocol listener: serves the broker core (CommitLog, OffsetsStore,
  * GroupCoordinator) to unmodified Kafka clients. The same shape as the native broker
  * (broker/server.ts), with Kafka's framing and the handler table of handlers/index.ts.
+ * The socket, settings and stats live here; one connection's reading, ordering and
+ * writing in connection.ts.
  *
  * Per connection: a KafkaFrameSplitter cuts requests out of the stream (several per
  * read and one spread over many reads both happen); each is decoded and handed to its
