@@ -34,69 +34,29 @@
  * parked request ERR_COORDINATOR_CLOSED and stops every timer.
  */
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, invalidArgument } from '../../errors.js';
+import { ErrorCode } from '../../errors.js';
 import { MAX_GROUP_NAME_LENGTH } from '../../index/offsets-store.js';
+import { GroupEngine } from './coordinator-engine.js';
 import {
-  EMPTY, copyProtocols, isFenced, joinError, metadataFor, newGroup, sameProtocols, selectProtocol,
-  supportsProtocols, syncError, type Group, type Member,
+  EMPTY, copyProtocols, isFenced, joinError, metadataFor, newGroup, sameProtocols, supportsProtocols, syncError,
+  type Group, type Member,
 } from './coordinator-group.js';
 import type {
-  CoordinatorEvent, CoordinatorStats, CoordinatorTimers, GroupCoordinatorOptions, GroupDescription, GroupError,
-  GroupListing, GroupState, HeartbeatRequest, JoinGroupRequest, JoinGroupResult, LeaveGroupResult, LeavingMember,
-  RemovalReason, SyncGroupRequest, SyncGroupResult,
+  CoordinatorStats, GroupDescription, GroupError, GroupListing, GroupState, HeartbeatRequest, JoinGroupRequest,
+  JoinGroupResult, LeaveGroupResult, LeavingMember, SyncGroupRequest, SyncGroupResult,
 } from './coordinator-types.js';
 
 export * from './coordinator-types.js';
+export {
+  DEFAULT_INITIAL_REBALANCE_DELAY_MS, DEFAULT_MAX_GROUP_MEMBERS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_SESSION_TIMEOUT_MS,
+  DEFAULT_MIN_SESSION_TIMEOUT_MS,
+} from './coordinator-engine.js';
 
-export const DEFAULT_INITIAL_REBALANCE_DELAY_MS = 3000;
-export const DEFAULT_MIN_SESSION_TIMEOUT_MS = 6000;
-export const DEFAULT_MAX_SESSION_TIMEOUT_MS = 1_800_000;
-export const DEFAULT_MAX_GROUP_MEMBERS = 1000;
-export const DEFAULT_MAX_GROUPS = 100_000;
 /** Kafka's member ids are client id + '-' + UUID; a hostile client id is cut to this. */
 const MAX_ID_PREFIX = 128;
 
-const realTimers: CoordinatorTimers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
-function nonNegativeInteger(name: string, v: number | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (!Number.isSafeInteger(v) || v < 0) throw invalidArgument(`${name} must be a non-negative integer, got ${v}`);
-  return v;
-}
-
-export class GroupCoordinator {
-  private readonly groups = new Map<string, Group>();
-  private readonly timers: CoordinatorTimers;
-  private readonly observer: ((event: CoordinatorEvent) => void) | undefined;
-  readonly initialRebalanceDelayMs: number;
-  readonly minSessionTimeoutMs: number;
-  readonly maxSessionTimeoutMs: number;
-  readonly maxGroupMembers: number;
-  readonly maxGroups: number;
-  private closed = false;
-  private rebalances = 0;
-  private sessionExpirations = 0;
-
-  constructor(options: GroupCoordinatorOptions = {}) {
-    this.initialRebalanceDelayMs = nonNegativeInteger('initialRebalanceDelayMs', options.initialRebalanceDelayMs, DEFAULT_INITIAL_REBALANCE_DELAY_MS);
-    this.minSessionTimeoutMs = nonNegativeInteger('minSessionTimeoutMs', options.minSessionTimeoutMs, DEFAULT_MIN_SESSION_TIMEOUT_MS);
-    this.maxSessionTimeoutMs = nonNegativeInteger('maxSessionTimeoutMs', options.maxSessionTimeoutMs, DEFAULT_MAX_SESSION_TIMEOUT_MS);
-    if (this.maxSessionTimeoutMs < this.minSessionTimeoutMs) {
-      throw invalidArgument(`maxSessionTimeoutMs (${this.maxSessionTimeoutMs}) is below minSessionTimeoutMs (${this.minSessionTimeoutMs})`);
-    }
-    this.maxGroupMembers = nonNegativeInteger('maxGroupMembers', options.maxGroupMembers, DEFAULT_MAX_GROUP_MEMBERS);
-    this.maxGroups = nonNegativeInteger('maxGroups', options.maxGroups, DEFAULT_MAX_GROUPS);
-    this.timers = options.timers ?? realTimers;
-    this.observer = options.observer;
-  }
-
+/** The group coordinator; construct with GroupCoordinatorOptions (validated: ERR_INVALID_ARGUMENT). */
+export class GroupCoordinator extends GroupEngine {
   // ---- JoinGroup ----------------------------------------------------------------
 
   join(req: JoinGroupRequest): Promise<JoinGroupResult> {
@@ -244,119 +204,6 @@ export class GroupCoordinator {
     return parked;
   }
 
-  private currentJoin(group: Group, member: Member, withMembers: boolean): JoinGroupResult {
-    this.touch(group, member);
-    return {
-      error: null, memberId: member.memberId, generationId: group.generationId, protocolType: group.protocolType,
-      protocolName: group.protocolName, leaderId: group.leaderId ?? '',
-      members: withMembers ? this.memberList(group) : [],
-    };
-  }
-
-  private parkJoin(member: Member): Promise<JoinGroupResult> {
-    this.stopSession(member);
-    // A second JoinGroup from the same member (a retry on a new connection) supersedes the first.
-    member.joinWaiter?.(joinError(ErrorCode.REBALANCE_IN_PROGRESS, member.memberId));
-    return new Promise((resolve) => { member.joinWaiter = resolve; });
-  }
-
-  // ---- Rebalance ----------------------------------------------------------------
-
-  private maybePrepareRebalance(group: Group, reason: string): void {
-    if (group.state === 'Stable' || group.state === 'CompletingRebalance' || group.state === 'Empty') this.prepareRebalance(group, reason);
-  }
-
-  private prepareRebalance(group: Group, reason: string): void {
-    if (group.state === 'CompletingRebalance') {
-      for (const m of group.members.values()) {
-        m.assignment = EMPTY;
-        this.answerSync(group, m, syncError(ErrorCode.REBALANCE_IN_PROGRESS));
-      }
-    }
-    this.clearSyncTimer(group);
-    const wasEmpty = group.state === 'Empty';
-    group.state = 'PreparingRebalance';
-    this.rebalances++;
-    this.emit({ type: 'rebalance-start', groupId: group.groupId, generationId: group.generationId, reason });
-    const timeoutMs = groupRebalanceTimeout(group);
-    if (wasEmpty && this.initialRebalanceDelayMs > 0) {
-      const delayMs = Math.min(this.initialRebalanceDelayMs, timeoutMs);
-      group.initialDelay = { remainingMs: Math.max(timeoutMs - this.initialRebalanceDelayMs, 0), newMemberAdded: false };
-      group.joinTimer = this.timers.setTimeout(() => this.initialDelayStep(group), delayMs);
-    } else {
-      group.joinTimer = this.timers.setTimeout(() => this.completeJoin(group), timeoutMs);
-    }
-    this.tryCompleteJoin(group);
-  }
-
-  private initialDelayStep(group: Group): void {
-    const delay = group.initialDelay;
-    if (delay === null || this.groups.get(group.groupId) !== group) return;
-    if (delay.newMemberAdded && delay.remainingMs > 0) {
-      const stepMs = Math.min(this.initialRebalanceDelayMs, delay.remainingMs);
-      delay.remainingMs -= stepMs;
-      delay.newMemberAdded = false;
-      group.joinTimer = this.timers.setTimeout(() => this.initialDelayStep(group), stepMs);
-      return;
-    }
-    this.completeJoin(group);
-  }
-
-  private tryCompleteJoin(group: Group): void {
-    if (group.state !== 'PreparingRebalance' || group.initialDelay !== null || group.pending.size > 0) return;
-    for (const m of group.members.values()) if (m.joinWaiter === null) return;
-    this.completeJoin(group);
-  }
-
-  private completeJoin(group: Group): void {
-    if (group.state !== 'PreparingRebalance') return;
-    if (group.joinTimer !== null) this.timers.clearTimeout(group.joinTimer);
-    group.joinTimer = null;
-    group.initialDelay = null;
-    for (const m of [...group.members.values()]) {
-      if (m.joinWaiter === null && m.groupInstanceId === null) this.removeMember(group, m, 'rebalance-timeout');
-    }
-    group.generationId++;
-    if (group.members.size === 0) {
-      group.state = 'Empty';
-      group.protocolName = null;
-      group.leaderId = null;
-      this.emit({ type: 'rebalance-end', groupId: group.groupId, generationId: group.generationId, members: 0, state: 'Empty' });
-      return;
-    }
-    const members = [...group.members.values()];
-    group.protocolType = members[0]!.protocolType;
-    group.protocolName = selectProtocol(members) ?? null;
-    const leader = group.leaderId === null ? undefined : group.members.get(group.leaderId);
-    if (leader === undefined || leader.joinWaiter === null) {
-      group.leaderId = (members.find((m) => m.joinWaiter !== null) ?? leader ?? members[0]!).memberId;
-    }
-    group.state = 'CompletingRebalance';
-    const generationId = group.generationId;
-    for (const m of members) {
-      m.assignment = EMPTY;
-      group.pendingSync.add(m.memberId);
-    }
-    group.syncTimer = this.timers.setTimeout(() => this.expirePendingSync(group, generationId), groupRebalanceTimeout(group));
-    for (const m of members) {
-      const waiter = m.joinWaiter;
-      if (waiter === null) continue;
-      m.joinWaiter = null;
-      waiter(this.currentJoin(group, m, m.memberId === group.leaderId));
-    }
-    this.emit({ type: 'rebalance-end', groupId: group.groupId, generationId, members: members.length, state: 'CompletingRebalance' });
-  }
-
-  private expirePendingSync(group: Group, generationId: number): void {
-    group.syncTimer = null;
-    if (this.groups.get(group.groupId) !== group || group.generationId !== generationId) return;
-    if (group.state !== 'CompletingRebalance' && group.state !== 'Stable') return;
-    const late = [...group.pendingSync].map((id) => group.members.get(id)).filter((m): m is Member => m !== undefined);
-    group.pendingSync.clear();
-    for (const m of late) this.removeMember(group, m, 'sync-timeout');
-    if (late.length > 0) this.afterRemoval(group, 'members did not sync in time');
-  }
-
   // ---- SyncGroup ----------------------------------------------------------------
 
   sync(req: SyncGroupRequest): Promise<SyncGroupResult> {
@@ -396,29 +243,6 @@ export class GroupCoordinator {
     }
     group.state = 'Stable';
     for (const m of group.members.values()) this.answerSync(group, m, this.syncAnswer(group, m));
-  }
-
-  private syncAnswer(group: Group, member: Member): SyncGroupResult {
-    return { error: null, assignment: member.assignment, protocolType: group.protocolType, protocolName: group.protocolName };
-  }
-
-  private syncArrived(group: Group, member: Member): void {
-    group.pendingSync.delete(member.memberId);
-    if (group.pendingSync.size === 0) this.clearSyncTimer(group);
-  }
-
-  private answerSync(group: Group, member: Member, result: SyncGroupResult): void {
-    const waiter = member.syncWaiter;
-    if (waiter === null) return;
-    member.syncWaiter = null;
-    this.touch(group, member);
-    waiter(result);
-  }
-
-  private clearSyncTimer(group: Group): void {
-    if (group.syncTimer !== null) this.timers.clearTimeout(group.syncTimer);
-    group.syncTimer = null;
-    group.pendingSync.clear();
   }
 
   // ---- Heartbeat, commits, leave ------------------------------------------------
@@ -499,66 +323,8 @@ export class GroupCoordinator {
     return { error: null, members: results };
   }
 
-  // ---- Removal and sessions -----------------------------------------------------
-
-  /** Takes a member out (answering its parked requests ERR_UNKNOWN_MEMBER); the caller then calls afterRemoval. */
-  private removeMember(group: Group, member: Member, reason: RemovalReason): void {
-    this.stopSession(member);
-    const jw = member.joinWaiter;
-    const sw = member.syncWaiter;
-    member.joinWaiter = null;
-    member.syncWaiter = null;
-    group.members.delete(member.memberId);
-    if (member.groupInstanceId !== null && group.staticMembers.get(member.groupInstanceId) === member.memberId) {
-      group.staticMembers.delete(member.groupInstanceId);
-    }
-    group.pendingSync.delete(member.memberId);
-    if (group.leaderId === member.memberId) group.leaderId = group.members.keys().next().value ?? null;
-    jw?.(joinError(ErrorCode.UNKNOWN_MEMBER, member.memberId));
-    sw?.(syncError(ErrorCode.UNKNOWN_MEMBER));
-    this.emit({ type: 'member-removed', groupId: group.groupId, memberId: member.memberId, reason });
-  }
-
-  private afterRemoval(group: Group, reason: string): void {
-    if (group.state === 'Stable' || group.state === 'CompletingRebalance') this.prepareRebalance(group, reason);
-    else this.tryCompleteJoin(group);
-  }
-
-  /** Restarts the member's session timer; none while a request of it is parked. */
-  private touch(group: Group, member: Member): void {
-    this.stopSession(member);
-    if (member.joinWaiter !== null || member.syncWaiter !== null || this.closed) return;
-    member.sessionTimer = this.timers.setTimeout(() => this.expireSession(group, member), member.sessionTimeoutMs);
-  }
-
-  private stopSession(member: Member): void {
-    if (member.sessionTimer !== null) this.timers.clearTimeout(member.sessionTimer);
-    member.sessionTimer = null;
-  }
-
-  private expireSession(group: Group, member: Member): void {
-    member.sessionTimer = null;
-    if (this.groups.get(group.groupId) !== group || group.members.get(member.memberId) !== member) return;
-    if (member.joinWaiter !== null || member.syncWaiter !== null) return;
-    this.sessionExpirations++;
-    this.removeMember(group, member, 'session-timeout');
-    this.afterRemoval(group, 'member session expired');
-  }
-
-  private expirePending(group: Group, memberId: string): void {
-    if (!group.pending.delete(memberId)) return;
-    this.tryCompleteJoin(group);
-  }
-
   // ---- Views and lifecycle ------------------------------------------------------
 
-  private memberList(group: Group): JoinGroupResult['members'] {
-    return [...group.members.values()].map((m) => ({
-      memberId: m.memberId, groupInstanceId: m.groupInstanceId, metadata: metadataFor(m, group.protocolName),
-    }));
-  }
-
-  /** The group as it is now, or null when the coordinator does not have it. */
   describeGroup(groupId: string): GroupDescription | null {
     const group = this.groups.get(groupId);
     if (group === undefined) return null;
@@ -618,17 +384,6 @@ export class GroupCoordinator {
     }
   }
 
-  private dropGroup(group: Group): void {
-    if (group.joinTimer !== null) this.timers.clearTimeout(group.joinTimer);
-    group.joinTimer = null;
-    this.clearSyncTimer(group);
-    for (const t of group.pending.values()) this.timers.clearTimeout(t);
-    group.pending.clear();
-    group.state = 'Dead';
-    this.groups.delete(group.groupId);
-  }
-
-  /** At the group limit, forgets the oldest Empty group that holds no member ids; false when there is none. */
   private makeRoomForGroup(): boolean {
     if (this.groups.size < this.maxGroups) return true;
     for (const g of this.groups.values()) {
@@ -640,14 +395,6 @@ export class GroupCoordinator {
     return false;
   }
 
-  private emit(event: CoordinatorEvent): void {
-    if (this.observer === undefined) return;
-    try {
-      this.observer(event);
-    } catch {
-      // An observer (metrics, logs) must not break the group.
-    }
-  }
 }
 
 function validGroupId(groupId: unknown): groupId is string {
@@ -657,10 +404,4 @@ function validGroupId(groupId: unknown): groupId is string {
 function rebalanceTimeout(req: JoinGroupRequest): number {
   const ms = req.rebalanceTimeoutMs;
   return ms === undefined || !Number.isInteger(ms) || ms <= 0 ? req.sessionTimeoutMs : ms;
-}
-
-function groupRebalanceTimeout(group: Group): number {
-  let ms = 0;
-  for (const m of group.members.values()) ms = Math.max(ms, m.rebalanceTimeoutMs);
-  return ms;
 }
