@@ -522,6 +522,42 @@ export class CommitLog {
   }
 
   /**
+   * waitForData over several partitions at once: resolves with the index in `wanted`
+   * of the first partition whose high watermark passes its offset (at once when one
+   * already has), or -1 when `timeoutMs` passes or `signal` aborts first. The waits of
+   * the other partitions end with it. A partition that is closed or deleted counts as
+   * ready (its reader then gets the error). No polling: each wait wakes on append.
+   */
+  async waitForAny(wanted: readonly { topic: string; partition: number; offset: number }[], options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<number> {
+    if (wanted.length === 0) return -1;
+    const done = new AbortController();
+    const outer = options.signal;
+    const onAbort = (): void => done.abort();
+    if (outer?.aborted) return -1;
+    outer?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const waits = wanted.map((w, i) =>
+        this.waitForData(w.topic, w.partition, w.offset, { timeoutMs: options.timeoutMs, signal: done.signal }).then(
+          (arrived) => (arrived ? i : -1),
+          () => i,
+        ));
+      // The first partition ready wins; timeouts and the abort all resolve -1 together.
+      return await new Promise<number>((resolve) => {
+        let pending = waits.length;
+        for (const w of waits) {
+          void w.then((i) => {
+            if (i >= 0) resolve(i);
+            else if (--pending === 0) resolve(-1);
+          });
+        }
+      });
+    } finally {
+      outer?.removeEventListener('abort', onAbort);
+      done.abort();
+    }
+  }
+
+  /**
    * Reads the batches `read(topic, partition, offset, { maxBytes })` would return into
    * the page cache on libuv's thread pool, unless their pages are all resident already
    * (mincore). Resolves with the bytes read from the file (0 when nothing was cold).

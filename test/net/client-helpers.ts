@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { CommitLog } from '../../src/log/commit-log.js';
 import { readBatchHeader } from '../../src/log/batch.js';
 import { encodeFrame, FrameDecoder } from '../../src/net/protocol/frame.js';
-import { decodeRequest, encodeResponse, type RequestBody, type ResponseBody } from '../../src/net/protocol/messages.js';
+import { decodeRequest, encodeResponse, type MultiFetchPartitionResult, type RequestBody, type ResponseBody } from '../../src/net/protocol/messages.js';
 import { startBroker, type Broker } from '../../src/net/broker/server.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -169,9 +169,23 @@ function endOffset(p: FakePartition): number {
   return h.baseOffset + h.lastOffsetDelta + 1;
 }
 
+/** Whole batches from `offset` (the first may start before it), at least one, up to maxBytes. */
+function readFake(p: FakePartition, offset: number, maxBytes: number): Buffer {
+  const out: Buffer[] = [];
+  let bytes = 0;
+  for (const b of p.batches) {
+    const h = readBatchHeader(b);
+    if (h.baseOffset + h.lastOffsetDelta < offset) continue;
+    if (out.length > 0 && bytes + b.length > maxBytes) break;
+    out.push(b);
+    bytes += b.length;
+  }
+  return Buffer.concat(out);
+}
+
 /**
  * Serves one topic of `partitionCount` partitions: Metadata, ListOffsets, OffsetFetch
- * (nothing committed) and Fetch of whole batches from `partitions[p].batches`, as the
+ * (nothing committed), Fetch and MultiFetch of whole batches from `partitions[p].batches`, as the
  * real broker does (the first batch may start before the offset asked for; at least
  * one batch; a fetch at the end waits for an append up to max_wait_ms). A batch is
  * found by the offsets of its header as served, so damage to a header changes what
@@ -213,16 +227,45 @@ export async function fakeBroker(t: ExecutionContext, topic: string, partitionCo
             wakers.add(wake);
           });
         }
-        const out: Buffer[] = [];
-        let bytes = 0;
-        for (const b of p.batches) {
-          const h = readBatchHeader(b);
-          if (h.baseOffset + h.lastOffsetDelta < offset) continue;
-          if (out.length > 0 && bytes + b.length > maxBytes) break;
-          out.push(b);
-          bytes += b.length;
+        return { body: { case: 'fetch', value: { highWatermark: endOffset(p), logStartOffset: 0 } }, payload: readFake(p, offset, maxBytes) };
+      }
+      case 'multiFetch': {
+        // As the real broker: answered once any partition has data (or max_wait_ms).
+        const { maxWaitMs } = body.value;
+        const entries = body.value.partitions.map((e) => ({ e, p: partitions[e.partition]! }));
+        for (const { e, p } of entries) p.fetches.push(e.offset);
+        const readAll = (): { results: MultiFetchPartitionResult[]; payload: Buffer[] } => {
+          const results: MultiFetchPartitionResult[] = [];
+          const payload: Buffer[] = [];
+          for (const { e, p } of entries) {
+            const end = endOffset(p);
+            const r: MultiFetchPartitionResult = { topic: e.topic, partition: e.partition, errorCode: '', errorMessage: '', highWatermark: end, logStartOffset: 0, bytes: 0 };
+            if (e.offset > end) {
+              r.errorCode = 'ERR_OFFSET_OUT_OF_RANGE';
+              r.errorMessage = 'fake ERR_OFFSET_OUT_OF_RANGE';
+            } else {
+              const out = readFake(p, e.offset, e.maxBytes);
+              r.bytes = out.length;
+              payload.push(out);
+            }
+            results.push(r);
+          }
+          return { results, payload };
+        };
+        let read = readAll();
+        if (read.results.every((r) => r.errorCode === '' && r.bytes === 0)) {
+          await new Promise<void>((resolve) => {
+            const wake = (): void => {
+              wakers.delete(wake);
+              clearTimeout(timer);
+              resolve();
+            };
+            const timer = setTimeout(wake, maxWaitMs);
+            wakers.add(wake);
+          });
+          read = readAll();
         }
-        return { body: { case: 'fetch', value: { highWatermark: endOffset(p), logStartOffset: 0 } }, payload: Buffer.concat(out) };
+        return { body: { case: 'multiFetch', value: { partitions: read.results, maxWaitMs } }, payload: Buffer.concat(read.payload) };
       }
       default:
         return { errorCode: 'ERR_INVALID_ARGUMENT' };

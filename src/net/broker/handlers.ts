@@ -16,10 +16,10 @@ import type { CommitLog } from '../../log/commit-log.js';
 import type { LogSlice } from '../../log/partition-log.js';
 import type { TopicConfig } from '../../log/topic-config.js';
 import type { GroupCoordinator } from './coordinator.js';
+import { fetch, multiFetch } from './fetch.js';
 import { checkGroupCommit, handleGroupRequest } from './group-handlers.js';
 import type {
   CreateTopicRequest,
-  FetchRequest,
   ListOffsetsRequest,
   MetadataRequest,
   OffsetCommitRequest,
@@ -29,8 +29,7 @@ import type {
   ResponseBody,
 } from '../protocol/messages.js';
 
-/** A fetch that leaves max_bytes at 0 gets up to this much. */
-export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024;
+export { DEFAULT_FETCH_MAX_BYTES } from './fetch.js';
 
 export interface HandlerContext {
   log: CommitLog;
@@ -41,16 +40,18 @@ export interface HandlerContext {
   clientHost: string;
   /** Aborts long-polls: the connection closed or the broker is stopping. */
   signal: AbortSignal;
+  /** The broker's cap on a fetch's max_wait_ms, and what to call when a request was clamped to it. */
+  fetchLimits: { maxWaitMs: number; clamped(): void };
 }
 
 /**
  * What to send back: nothing (produce with acks NONE), a header, or a header whose
- * payload is a held range of a segment (sent with sendfile, released after).
+ * payload is held ranges of segments (sent with sendfile one after the other, released after).
  */
 export type Reply =
   | { kind: 'none' }
   | { kind: 'body'; body: ResponseBody }
-  | { kind: 'fetch'; body: ResponseBody; slice: LogSlice | null };
+  | { kind: 'fetch'; body: ResponseBody; slices: LogSlice[] };
 
 export function handle(ctx: HandlerContext, body: RequestBody, payload: Buffer): Promise<Reply> {
   switch (body.case) {
@@ -58,6 +59,8 @@ export function handle(ctx: HandlerContext, body: RequestBody, payload: Buffer):
       return produce(ctx, body.value, payload);
     case 'fetch':
       return fetch(ctx, body.value);
+    case 'multiFetch':
+      return multiFetch(ctx, body.value);
     case 'listOffsets':
       return Promise.resolve(listOffsets(ctx, body.value));
     case 'metadata':
@@ -92,48 +95,6 @@ async function produce(ctx: HandlerContext, req: ProduceRequest, payload: Buffer
   // to do; under 'async'/'os' it flushes the partition up to (at least) this batch.
   if (req.acks === 'FLUSHED') await log.partition(req.topic, req.partition).flush();
   return { kind: 'body', body: { case: 'produce', value: { baseOffset, lastOffset } } };
-}
-
-/**
- * Reads from `offset`; when less than min_bytes (at least one byte) is there and
- * max_wait_ms allows, waits for appends (no polling: waitForData wakes on append)
- * and reads again, until enough arrived, the wait ran out or `signal` aborted.
- */
-async function fetch(ctx: HandlerContext, req: FetchRequest): Promise<Reply> {
-  const { log, signal } = ctx;
-  const { topic, partition, offset } = req;
-  const maxBytes = req.maxBytes > 0 ? req.maxBytes : DEFAULT_FETCH_MAX_BYTES;
-  const minBytes = Math.min(Math.max(1, req.minBytes), maxBytes);
-  const deadline = performance.now() + req.maxWaitMs;
-  // A cold sealed segment's open and the batch header lookup read on the pool first.
-  await log.partition(topic, partition).prepareRead(offset);
-  let slice = log.readSlice(topic, partition, offset, maxBytes);
-  try {
-    while ((slice === null || slice.length < minBytes) && !signal.aborted) {
-      const timeoutMs = Math.ceil(deadline - performance.now());
-      if (timeoutMs <= 0) break;
-      const had = slice?.length ?? 0;
-      const from = slice === null ? offset : log.latestOffset(topic, partition);
-      // A closed or deleted partition rejects the wait; the read below reports it properly.
-      const arrived = await log.waitForData(topic, partition, from, { timeoutMs, signal }).catch(() => true);
-      if (!arrived) break;
-      slice?.release();
-      slice = null;
-      slice = log.readSlice(topic, partition, offset, maxBytes);
-      // No growth although new data arrived: the range is capped (max_bytes or the
-      // segment's end), so waiting longer cannot reach min_bytes.
-      if (slice !== null && slice.length === had) break;
-    }
-    const body: ResponseBody = {
-      case: 'fetch',
-      value: { highWatermark: log.latestOffset(topic, partition), logStartOffset: log.earliestOffset(topic, partition) },
-    };
-    const reply: Reply = { kind: 'fetch', body, slice };
-    slice = null;
-    return reply;
-  } finally {
-    slice?.release();
-  }
 }
 
 function listOffsets(ctx: HandlerContext, req: ListOffsetsRequest): Reply {

@@ -32,7 +32,8 @@ import type { LogSlice } from '../../log/partition-log.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from '../protocol/frame.js';
 import { errorFields, handle, type Reply } from './handlers.js';
 import { API_VERSION, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from '../protocol/messages.js';
-import { PREFETCH_CHUNK_BYTES, PrefetchLimiter, prefetchRange, sendFileRange, type ColdReadOptions, type TransferEvent } from './zero-copy.js';
+import { resolvePrefetch, warnCommittedPastEnd, type PrefetchSettings, type SharedPrefetch } from './server-support.js';
+import { prefetchRange, sendFileRange, type ColdReadOptions } from './zero-copy.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 /** The port `commitlog broker` listens on unless told otherwise (docs/protocol.md). */
@@ -76,18 +77,23 @@ export interface BrokerOptions {
    * connection (the baseline bench/cold-fetch.ts compares against).
    */
   prefetch?: boolean | PrefetchSettings;
+  /**
+   * A connection whose response transfer makes no progress for this long (the client
+   * stopped reading: a sendfile chunk or a drain of the socket's write buffer does not
+   * complete) is destroyed and its held slices released. Default 30000.
+   */
+  transferTimeoutMs?: number;
+  /**
+   * The longest long poll the broker grants: a Fetch or MultiFetch asking for a longer
+   * max_wait_ms waits this long (counted in stats().clampedWaits; MultiFetch reports the
+   * wait applied). Default 30000.
+   */
+  maxWaitMs?: number;
   /** The group coordinator's settings (initial rebalance delay, session timeout bounds, limits); see coordinator.ts. */
   groups?: GroupCoordinatorOptions;
 }
 
-export interface PrefetchSettings {
-  /** Bytes read per pool job; default PREFETCH_CHUNK_BYTES (1 MiB). */
-  chunkBytes?: number;
-  /** Prefetch jobs in flight across all connections; default half of UV_THREADPOOL_SIZE (4 unless set), at least 1. */
-  concurrency?: number;
-  /** Told every residency check, prefetch and sendfile of cold transfers (tests, tracing); must not throw. */
-  observer?: (event: TransferEvent) => void;
-}
+export type { PrefetchSettings } from './server-support.js';
 
 /**
  * One request, once its response was handed to the socket (for a produce with acks
@@ -147,6 +153,13 @@ export interface BrokerStats {
   producedBytes: number;
   /** The largest pendingBytes any connection reached. */
   maxPendingBytes: number;
+  /** Connections destroyed because a response transfer made no progress for transferTimeoutMs. */
+  transferTimeouts: number;
+  /** Fetches whose max_wait_ms was above the broker's maxWaitMs and was clamped to it. */
+  clampedWaits: number;
+  /** Fetch and MultiFetch requests received. */
+  fetches: number;
+  multiFetches: number;
   perConnection: ConnectionStats[];
 }
 
@@ -177,7 +190,14 @@ interface Counters {
   coldFetches: number;
   producedBytes: number;
   maxPendingBytes: number;
+  transferTimeouts: number;
+  clampedWaits: number;
+  fetches: number;
+  multiFetches: number;
 }
+
+/** A payload range is sent in sendfile calls of at most this much: each completed one is progress for transferTimeoutMs. */
+export const TRANSFER_CHUNK_BYTES = 1024 * 1024;
 
 interface Pending {
   reply: Promise<{ header: ResponseHeader; reply: Reply } | null>;
@@ -209,11 +229,14 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   await offsets.retainTopics(log.listTopics());
   warnCommittedPastEnd(log, offsets, logger);
 
-  const counters: Counters = { connectionsAccepted: 0, requests: 0, responses: 0, errors: 0, badFrames: 0, sendfileBytes: 0, prefetchedBytes: 0, coldFetches: 0, producedBytes: 0, maxPendingBytes: 0 };
+  const counters: Counters = { connectionsAccepted: 0, requests: 0, responses: 0, errors: 0, badFrames: 0, sendfileBytes: 0, prefetchedBytes: 0, coldFetches: 0, producedBytes: 0, maxPendingBytes: 0, transferTimeouts: 0, clampedWaits: 0, fetches: 0, multiFetches: 0 };
   const connections = new Set<Connection>();
   const fetchPath = options.fetchPath ?? 'sendfile';
   if (fetchPath !== 'sendfile' && fetchPath !== 'copy') throw invalidArgument(`fetchPath must be 'sendfile' or 'copy', got ${String(fetchPath)}`);
-  const shared: Shared = { log, offsets, coordinator, logger, maxFrameBytes, counters, observer: options.observer, fetchPath, prefetch };
+  const transferTimeoutMs = positiveMs('transferTimeoutMs', options.transferTimeoutMs, 30_000);
+  const maxWaitMs = positiveMs('maxWaitMs', options.maxWaitMs, 30_000);
+  const fetchLimits = { maxWaitMs, clamped: () => void counters.clampedWaits++ };
+  const shared: Shared = { log, offsets, coordinator, logger, maxFrameBytes, counters, observer: options.observer, fetchPath, prefetch, transferTimeoutMs, fetchLimits };
   let nextId = 1;
 
   // allowHalfOpen: a client may send its requests, shut down its side and still
@@ -268,24 +291,9 @@ interface Shared {
   observer: BrokerObserver | undefined;
   fetchPath: 'sendfile' | 'copy';
   /** Cold-read settings shared by all connections (one limiter); null when prefetch is off. */
-  prefetch: Omit<ColdReadOptions, 'view'> | null;
-}
-
-/** The broker's cold-read settings from BrokerOptions.prefetch; validated before anything starts. */
-function resolvePrefetch(option: BrokerOptions['prefetch']): Shared['prefetch'] {
-  if (option === false) return null;
-  if (option !== undefined && option !== true && (option === null || typeof option !== 'object')) {
-    throw invalidArgument(`prefetch must be a boolean or an object, got ${String(option)}`);
-  }
-  const settings = typeof option === 'object' ? option : {};
-  const chunkBytes = settings.chunkBytes ?? PREFETCH_CHUNK_BYTES;
-  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) throw invalidArgument(`prefetch.chunkBytes must be an integer >= 1, got ${String(chunkBytes)}`);
-  // libuv reads UV_THREADPOOL_SIZE once, before the first pool job (default 4).
-  const poolSize = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
-  const concurrency = settings.concurrency ?? Math.max(1, Math.floor((Number.isSafeInteger(poolSize) && poolSize > 0 ? poolSize : 4) / 2));
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw invalidArgument(`prefetch.concurrency must be an integer >= 1, got ${String(concurrency)}`);
-  if (settings.observer !== undefined && typeof settings.observer !== 'function') throw invalidArgument('prefetch.observer must be a function');
-  return { chunkBytes, limiter: new PrefetchLimiter(concurrency), observer: settings.observer };
+  prefetch: SharedPrefetch;
+  transferTimeoutMs: number;
+  fetchLimits: { maxWaitMs: number; clamped(): void };
 }
 
 class Connection {
@@ -404,6 +412,8 @@ class Connection {
       return;
     }
     const payload = frame.payload;
+    if (body.case === 'fetch') counters.fetches++;
+    else if (body.case === 'multiFetch') counters.multiFetches++;
     if (body.case === 'produce') {
       counters.producedBytes += payload.length;
     } else if (payload.length > 0) {
@@ -415,7 +425,7 @@ class Connection {
     try {
       replied = handle({
         log: this.shared.log, offsets: this.shared.offsets, coordinator: this.shared.coordinator, signal: this.abort.signal,
-        clientId: request.clientId, clientHost: this.socket.remoteAddress ?? '',
+        clientId: request.clientId, clientHost: this.socket.remoteAddress ?? '', fetchLimits: this.shared.fetchLimits,
       }, body, payload);
     } catch (err) {
       replied = Promise.reject(err);
@@ -484,7 +494,7 @@ class Connection {
   }
 
   private async send(header: ResponseHeader, reply: Reply, observed?: Observed): Promise<void> {
-    const slice = reply.kind === 'fetch' ? reply.slice : null;
+    const slices = reply.kind === 'fetch' ? reply.slices : NO_SLICES;
     try {
       if (this.socket.destroyed) return;
       let bytes: Uint8Array;
@@ -498,23 +508,17 @@ class Connection {
       const counters = this.shared.counters;
       if (header.errorCode !== '') counters.errors++;
       if (observed !== undefined) observed.errorCode = header.errorCode;
-      const length = header.errorCode === '' && slice !== null ? slice.length : 0;
+      const sent = header.errorCode === '' ? slices : NO_SLICES;
+      let length = 0;
+      for (const slice of sent) length += slice.length;
       this.socket.write(encodeFrame(bytes, length, U32_MAX));
       if (length > 0) {
         try {
-          const cold = this.coldRead(slice!);
-          if (this.shared.fetchPath === 'copy') {
-            // The copy reads the mapping on the event loop: make the pages resident first.
-            if (cold !== undefined) await prefetchRange(slice!.fd, slice!.position, length, cold, this.abort.signal);
-            const copy = Buffer.from(slice!.segment.data.subarray(slice!.position, slice!.position + length));
-            this.socket.write(copy);
-          } else {
-            await sendFileRange(this.socket, slice!.fd, slice!.position, length, { cold });
-            counters.sendfileBytes += length;
-          }
+          for (const slice of sent) await this.sendSlice(slice);
           if (observed !== undefined) {
             observed.bytes = length;
-            observed.records = countRecords(slice!.segment.data, slice!.position, slice!.position + length);
+            observed.records = 0;
+            for (const slice of sent) observed.records += countRecords(slice.segment.data, slice.position, slice.position + slice.length);
           }
         } catch (err) {
           // Half a payload is on the wire: the stream has no frame boundary any more.
@@ -524,9 +528,47 @@ class Connection {
         }
       }
       counters.responses++;
-      if (this.socket.writableNeedDrain) await this.drained();
+      if (this.socket.writableNeedDrain) await this.guarded(this.drained());
     } finally {
-      slice?.release();
+      for (const slice of slices) slice.release();
+    }
+  }
+
+  /** One held range of a segment, in chunks of TRANSFER_CHUNK_BYTES, each watched by transferTimeoutMs. */
+  private async sendSlice(slice: LogSlice): Promise<void> {
+    const cold = this.coldRead(slice);
+    if (this.shared.fetchPath === 'copy') {
+      // The copy reads the mapping on the event loop: make the pages resident first.
+      if (cold !== undefined) await prefetchRange(slice.fd, slice.position, slice.length, cold, this.abort.signal);
+      this.socket.write(Buffer.from(slice.segment.data.subarray(slice.position, slice.position + slice.length)));
+      if (this.socket.writableNeedDrain) await this.guarded(this.drained());
+      return;
+    }
+    const end = slice.position + slice.length;
+    for (let at = slice.position; at < end; at += TRANSFER_CHUNK_BYTES) {
+      const n = Math.min(TRANSFER_CHUNK_BYTES, end - at);
+      await this.guarded(sendFileRange(this.socket, slice.fd, at, n, { cold }));
+      this.shared.counters.sendfileBytes += n;
+    }
+  }
+
+  /**
+   * `step` of a response transfer, with a deadline of transferTimeoutMs: a client that
+   * stops reading leaves it pending, and then the connection is destroyed (which
+   * cancels the step; the caller releases what it holds).
+   */
+  private async guarded<T>(step: Promise<T>): Promise<T> {
+    const timer = setTimeout(() => {
+      if (this.socket.destroyed) return;
+      this.shared.counters.transferTimeouts++;
+      this.shared.logger.warn({ connection: this.remote, transferTimeoutMs: this.shared.transferTimeoutMs },
+        `closing connection ${this.remote}: a response transfer made no progress for ${this.shared.transferTimeoutMs} ms (the client does not read)`);
+      this.socket.destroy();
+    }, this.shared.transferTimeoutMs);
+    try {
+      return await step;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -617,34 +659,14 @@ function observe(body: NonNullable<RequestHeader['body']>, payload: Buffer): Obs
   return { kind: body.case, topic, started: performance.now(), durationMs: 0, errorCode: '', bytes: produce ? payload.length : 0, records };
 }
 
-function failure(correlationId: number, err: unknown): { header: ResponseHeader; reply: Reply } {
-  return { header: { correlationId, ...errorFields(err) }, reply: { kind: 'none' } };
+const NO_SLICES: LogSlice[] = [];
+
+function positiveMs(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < 1) throw invalidArgument(`${name} must be an integer >= 1 (milliseconds), got ${String(value)}`);
+  return v;
 }
 
-/**
- * A committed offset past its partition's end after a recovery (the log lost its tail,
- * the offsets file did not) names records that no longer exist. Nothing is changed:
- * each one is logged, Admin shows it, and the group's consumers resume by their
- * autoOffsetReset policy when their fetch is out of range.
- */
-function warnCommittedPastEnd(log: CommitLog, offsets: OffsetsStore, logger: Logger): void {
-  for (const group of offsets.listGroups()) {
-    const described = offsets.describe(group);
-    if (described === null) continue;
-    for (const [topic, partitions] of Object.entries(described.topics)) {
-      for (const [p, { offset }] of Object.entries(partitions)) {
-        const partition = Number(p);
-        let end: number;
-        try {
-          end = log.latestOffset(topic, partition);
-        } catch {
-          continue;
-        }
-        if (offset > end) {
-          logger.warn({ group, topic, partition, committedOffset: offset, logEndOffset: end },
-            `group ${group} committed offset ${offset} for ${topic}/${partition}, past the end of the log (${end}); its consumers resume by their autoOffsetReset policy`);
-        }
-      }
-    }
-  }
+function failure(correlationId: number, err: unknown): { header: ResponseHeader; reply: Reply } {
+  return { header: { correlationId, ...errorFields(err) }, reply: { kind: 'none' } };
 }

@@ -1,15 +1,21 @@
 /**
- * The Consumer's fetching (Kafka's Fetcher): for each partition, one connection of its
- * own, at most one fetch in flight, the checks of what comes back, the reset of an
- * out-of-range position, and reconnecting with backoff. What it fetches goes to the
- * Consumer's queue (FetchQueue), in order: records, a reset (the position jumps once
- * the records before it are handed out) or the partition's failure.
+ * The Consumer's fetching (Kafka's Fetcher): one MultiFetch at a time over the
+ * Consumer's one connection to the broker, naming every partition that may fetch; the
+ * checks of what comes back, the reset of an out-of-range position, and retrying with
+ * backoff. What it fetches goes to the Consumer's queue (FetchQueue), in order:
+ * records, a reset (the position jumps once the records before it are handed out) or
+ * the partition's failure.
  *
- * A partition stops fetching while a fetch, a connect or a backoff is under way,
+ * A partition is left out of the next MultiFetch while it is in the one in flight,
  * while `maxBufferedChunks` of its chunks wait in the queue, and for good once its
- * stream failed (PartitionState.error) until seek() clears it. Answers to a fetch of
- * an older epoch (before a seek()) are dropped. See consumer.ts for what the
- * application sees; the checks of a payload are fetched-batches.ts's.
+ * stream failed (PartitionState.error) until seek() clears it. A partition that
+ * becomes ready while a MultiFetch is in flight joins the next one (the broker answers
+ * the one in flight as soon as any of its partitions has data, or after maxWaitMs).
+ * Answers for an older epoch (before a seek()) are dropped. A lost connection or a
+ * broker shutting down is retried for all partitions at once, with capped jittered
+ * backoff, until reconnectTimeoutMs (or `retries`) of failing in a row. See
+ * consumer.ts for what the application sees; the checks of a payload are
+ * fetched-batches.ts's.
  *
  * Concurrency: single JS thread; the Consumer calls fetch() whenever a partition may
  * go on, and stop() when it closes.
@@ -18,9 +24,9 @@ import { CommitLogError, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../log/commit-log.js';
 import type { LogRecord } from '../../log/record.js';
 import { backoffMs, isRetriable, type RetryPolicy } from './client-types.js';
-import { Connection, type ConnectionOptions } from './connection.js';
+import type { Connection, Response } from './connection.js';
 import { readFetched } from './fetched-batches.js';
-import type { OffsetSpec } from '../protocol/messages.js';
+import type { MultiFetchPartitionResult } from '../protocol/messages.js';
 
 /** What a partition whose position is out of range does (Kafka's auto.offset.reset). */
 export type AutoOffsetReset = 'earliest' | 'latest' | 'none';
@@ -42,8 +48,6 @@ export interface OffsetReset {
 /** One partition being read: the Consumer's positions and the fetcher's state. */
 export interface PartitionState {
   partition: number;
-  conn: Connection | undefined;
-  connecting: boolean;
   /** Next offset to fetch. */
   fetchOffset: number;
   /** Next offset to hand out (after the last record yielded). */
@@ -54,13 +58,10 @@ export interface PartitionState {
   committed: number;
   /** Bumped by seek(): responses and chunks of an older epoch are dropped. */
   epoch: number;
+  /** In the MultiFetch in flight. */
   inFlight: boolean;
   /** Chunks of the current epoch in the queue. */
   buffered: number;
-  /** Consecutive retriable failures, and Date.now() at the first of them (0: none). */
-  failures: number;
-  failingSince: number;
-  retryTimer: NodeJS.Timeout | undefined;
   /** The partition's stream failed with this: nothing is fetched until seek(). */
   error: CommitLogError | undefined;
 }
@@ -82,12 +83,16 @@ export interface FetchQueue {
   enqueue(s: PartitionState, item: Fetched): void;
   /** The partition's position jumps now: nothing of it is queued. */
   jump(s: PartitionState, offset: number): void;
+  /** The consumer's connection to the broker (reconnecting with backoff; rejects once that is given up). */
+  connection(): Promise<Connection>;
 }
 
 export interface FetcherSettings {
   topic: string;
-  connectionOptions: ConnectionOptions;
+  /** Per partition: soft cap of its batches in one response. */
   maxBytes: number;
+  /** Soft cap of one whole response (at least one batch always comes back). */
+  fetchMaxBytes: number;
   maxWaitMs: number;
   minBytes: number;
   /** requestTimeoutMs plus maxWaitMs. */
@@ -104,108 +109,145 @@ export interface FetcherSettings {
 }
 
 export class Fetcher {
+  /** Partitions being fetched (fetch() adds, stop() removes). */
+  private readonly active = new Set<PartitionState>();
+  private inFlight = false;
+  private connecting = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Consecutive retriable failures, and Date.now() at the first of them. */
+  private failures = 0;
+  private failingSince = 0;
+  private stopped = false;
+
   constructor(private readonly settings: FetcherSettings, private readonly queue: FetchQueue) {}
 
-  /** Fetches for the partition unless something holds it back (a fetch or a reconnect under way, a full buffer, a failure). */
+  /** True while a MultiFetch is in flight on the consumer's connection. */
+  get fetching(): boolean {
+    return this.inFlight;
+  }
+
+  /** The partition may fetch (again): it joins the next MultiFetch unless something holds it back. */
   fetch(s: PartitionState): void {
-    if (!this.queue.running) return;
-    if (s.error !== undefined || s.inFlight || s.connecting || s.retryTimer !== undefined || s.buffered >= this.settings.maxBufferedChunks) return;
-    const conn = s.conn;
-    if (conn === undefined || !conn.isOpen) {
-      this.connectPartition(s);
-      return;
-    }
-    s.inFlight = true;
-    const epoch = s.epoch;
-    const offset = s.fetchOffset;
-    const { topic, maxBytes, maxWaitMs, minBytes, fetchTimeoutMs } = this.settings;
-    conn.request({ case: 'fetch', value: { topic, partition: s.partition, offset, maxBytes, maxWaitMs, minBytes } }, undefined, fetchTimeoutMs).then(
-      (response) => this.onFetched(s, epoch, offset, response.payload),
-      (err: unknown) => this.onFetchFailed(s, epoch, offset, err),
+    if (!this.queue.running || this.stopped || s.error !== undefined) return;
+    this.active.add(s);
+    this.pump();
+  }
+
+  private ready(s: PartitionState): boolean {
+    return s.error === undefined && !s.inFlight && s.buffered < this.settings.maxBufferedChunks;
+  }
+
+  /** Sends a MultiFetch for every ready partition, unless one is in flight or a connect or backoff is under way. */
+  private pump(): void {
+    if (!this.queue.running || this.stopped || this.inFlight || this.connecting || this.retryTimer !== undefined) return;
+    const batch = [...this.active].filter((s) => this.ready(s)).sort((a, b) => a.partition - b.partition);
+    if (batch.length === 0) return;
+    this.connecting = true;
+    this.queue.connection().then(
+      (conn) => {
+        this.connecting = false;
+        this.send(conn);
+      },
+      (err: unknown) => {
+        this.connecting = false;
+        // The consumer's reconnecting gave up (or the error is not retriable).
+        this.failAll(err, true);
+      },
     );
   }
 
-  private onFetched(s: PartitionState, epoch: number, offset: number, payload: Buffer): void {
-    s.inFlight = false;
-    s.failures = 0;
-    s.failingSince = 0;
-    if (!this.queue.running) return;
-    if (epoch === s.epoch && payload.length > 0) {
+  private send(conn: Connection): void {
+    if (!this.queue.running || this.stopped || this.inFlight) return;
+    // Partitions may have changed while connecting.
+    const batch = [...this.active].filter((s) => this.ready(s)).sort((a, b) => a.partition - b.partition);
+    if (batch.length === 0) return;
+    const { topic, maxBytes, fetchMaxBytes, maxWaitMs, minBytes, fetchTimeoutMs } = this.settings;
+    const sent = batch.map((s) => ({ s, epoch: s.epoch, offset: s.fetchOffset }));
+    for (const s of batch) s.inFlight = true;
+    this.inFlight = true;
+    conn.request({
+      case: 'multiFetch',
+      value: { partitions: sent.map(({ s, offset }) => ({ topic, partition: s.partition, offset, maxBytes })), maxBytes: fetchMaxBytes, maxWaitMs, minBytes },
+    }, undefined, fetchTimeoutMs).then(
+      (response) => this.onFetched(sent, response),
+      (err: unknown) => this.onFetchFailed(sent, err),
+    );
+  }
+
+  private onFetched(sent: { s: PartitionState; epoch: number; offset: number }[], response: Response): void {
+    this.inFlight = false;
+    for (const { s } of sent) s.inFlight = false;
+    if (!this.queue.running || this.stopped) return;
+    const body = response.header.body;
+    const results = body?.case === 'multiFetch' ? body.value.partitions : [];
+    if (results.length !== sent.length) {
+      this.failAll(new CommitLogError(ErrorCode.BAD_FRAME, `multiFetch answered ${results.length} partitions for ${sent.length} asked`), false);
+      return;
+    }
+    this.failures = 0;
+    this.failingSince = 0;
+    let at = 0;
+    let retriable: CommitLogError | undefined;
+    for (let i = 0; i < sent.length; i++) {
+      const { s, epoch, offset } = sent[i]!;
+      const r = results[i]!;
+      const payload = response.payload.subarray(at, at + r.bytes);
+      at += r.bytes;
+      if (!this.active.has(s)) continue; // stopped (revoked) meanwhile
+      if (r.errorCode !== '') {
+        const err = new CommitLogError(r.errorCode as ConstructorParameters<typeof CommitLogError>[0], r.errorMessage, { topic: this.settings.topic, partition: s.partition, offset });
+        if (isRetriable(err)) retriable = err;
+        else this.onPartitionError(s, epoch, offset, err, r);
+        continue;
+      }
+      if (epoch !== s.epoch || payload.length === 0) continue;
       const fetched = readFetched(payload, offset, this.settings.checkCrcs);
       // Past the batches before `offset` too, when those were all that came back.
       s.fetchOffset = fetched.nextOffset;
       if (fetched.records.length > 0) this.queue.enqueue(s, { records: fetched.records });
       if (fetched.damage !== undefined) {
-        const { offset: at, reason } = fetched.damage;
+        const { offset: bad, reason } = fetched.damage;
         this.failPartition(s, new CommitLogError(
           ErrorCode.CORRUPT_BATCH,
-          `${this.settings.topic}/${s.partition}: the fetched batch at offset ${at} is corrupt (${reason.message} of the fetch response)`,
-          { topic: this.settings.topic, partition: s.partition, offset: at, cause: reason },
+          `${this.settings.topic}/${s.partition}: the fetched batch at offset ${bad} is corrupt (${reason.message} of the fetch response)`,
+          { topic: this.settings.topic, partition: s.partition, offset: bad, cause: reason },
         ));
-        return;
       }
     }
-    this.fetch(s);
+    if (retriable !== undefined) this.retryLater(retriable);
+    else this.pump();
   }
 
-  private onFetchFailed(s: PartitionState, epoch: number, offset: number, err: unknown): void {
-    s.inFlight = false;
-    if (!this.queue.running) return;
-    if (isRetriable(err)) {
-      this.retryLater(s, err);
-      return;
-    }
-    // An answer about an offset seek() has since moved away from.
-    if (epoch !== s.epoch) {
-      this.fetch(s);
-      return;
-    }
-    if (err instanceof CommitLogError && err.code === ErrorCode.OFFSET_OUT_OF_RANGE && this.settings.autoOffsetReset !== 'none') {
-      this.resetOffset(s, epoch, offset, this.settings.autoOffsetReset, err);
-      return;
-    }
-    this.failPartition(s, this.partitionError(s, err));
+  private onFetchFailed(sent: { s: PartitionState }[], err: unknown): void {
+    this.inFlight = false;
+    for (const { s } of sent) s.inFlight = false;
+    if (!this.queue.running || this.stopped) return;
+    if (isRetriable(err)) this.retryLater(err);
+    else this.failAll(err, false);
   }
 
   /**
-   * Moves an out-of-range partition to its log start or end (ListOffsets on its own
-   * connection), reports the reset and fetches on. Records buffered before it are
-   * handed out first: the position jumps once they are.
+   * A partition's own error: out of range is reset by autoOffsetReset (to the log start
+   * or end the same answer reports), anything else fails the partition's stream.
    */
-  private resetOffset(s: PartitionState, epoch: number, offset: number, policy: 'earliest' | 'latest', outOfRange: CommitLogError): void {
-    const conn = s.conn;
-    if (conn === undefined || !conn.isOpen) {
-      this.fetch(s);
+  private onPartitionError(s: PartitionState, epoch: number, offset: number, err: CommitLogError, r: MultiFetchPartitionResult): void {
+    // An answer about an offset seek() has since moved away from.
+    if (epoch !== s.epoch) return;
+    const policy = this.settings.autoOffsetReset;
+    if (err.code === ErrorCode.OFFSET_OUT_OF_RANGE && policy !== 'none') {
+      const resetTo = policy === 'earliest' ? r.logStartOffset : r.highWatermark;
+      // The broker refused the very offset it names as in range: resetting would loop.
+      if (resetTo === offset) {
+        this.failPartition(s, err);
+        return;
+      }
+      s.fetchOffset = resetTo;
+      if (s.buffered === 0) this.queue.jump(s, resetTo);
+      else this.queue.enqueue(s, { jumpTo: resetTo });
+      this.reportReset({ topic: this.settings.topic, partition: s.partition, offset, resetTo, policy, logStartOffset: r.logStartOffset, logEndOffset: r.highWatermark });
       return;
     }
-    s.inFlight = true;
-    const list = (spec: OffsetSpec): Promise<number> =>
-      conn.request({ case: 'listOffsets', value: { topic: this.settings.topic, partition: s.partition, spec, timestamp: 0 } }).then((response) => {
-        const body = response.header.body;
-        return body?.case === 'listOffsets' ? body.value.offset : -1;
-      });
-    Promise.all([list('EARLIEST'), list('LATEST')]).then(
-      ([logStartOffset, logEndOffset]) => {
-        s.inFlight = false;
-        if (!this.queue.running) return;
-        if (epoch !== s.epoch) {
-          this.fetch(s);
-          return;
-        }
-        const resetTo = policy === 'earliest' ? logStartOffset : logEndOffset;
-        // The broker refused the very offset it names as in range: resetting would loop.
-        if (resetTo < 0 || resetTo === offset) {
-          this.failPartition(s, this.partitionError(s, outOfRange));
-          return;
-        }
-        s.fetchOffset = resetTo;
-        if (s.buffered === 0) this.queue.jump(s, resetTo);
-        else this.queue.enqueue(s, { jumpTo: resetTo });
-        this.reportReset({ topic: this.settings.topic, partition: s.partition, offset, resetTo, policy, logStartOffset, logEndOffset });
-        this.fetch(s);
-      },
-      (err: unknown) => this.onFetchFailed(s, epoch, offset, err),
-    );
+    this.failPartition(s, err);
   }
 
   private reportReset(reset: OffsetReset): void {
@@ -224,49 +266,35 @@ export class Fetcher {
     }
   }
 
-  private connectPartition(s: PartitionState): void {
-    s.connecting = true;
-    Connection.connect(this.settings.connectionOptions).then(
-      (conn) => {
-        s.connecting = false;
-        if (!this.queue.running) {
-          conn.destroy();
-          return;
-        }
-        s.conn = conn;
-        this.fetch(s);
-      },
-      (err: unknown) => {
-        s.connecting = false;
-        if (!this.queue.running) return;
-        if (isRetriable(err)) this.retryLater(s, err);
-        else this.failPartition(s, this.partitionError(s, err));
-      },
-    );
-  }
-
-  /** Reconnects after backoff, unless the partition has failed for reconnectTimeoutMs (or `retries` times) in a row. */
-  private retryLater(s: PartitionState, err: unknown): void {
-    s.conn?.destroy();
-    s.conn = undefined;
+  /** Fetches again after backoff, unless fetching has failed for reconnectTimeoutMs (or `retries` times) in a row. */
+  private retryLater(err: unknown): void {
     const now = Date.now();
-    if (s.failures === 0) s.failingSince = now;
-    const elapsed = now - s.failingSince;
-    if (s.failures >= this.settings.retries || elapsed >= this.settings.reconnectTimeoutMs) {
-      const e = err instanceof CommitLogError ? err : this.partitionError(s, err);
-      this.failPartition(s, new CommitLogError(
-        e.code,
-        `${this.settings.topic}/${s.partition}: gave up after ${s.failures + 1} failed attempts in ${elapsed} ms: ${e.message}`,
-        { topic: this.settings.topic, partition: s.partition, offset: s.fetchOffset, errno: e.errno, syscall: e.syscall, cause: err },
-      ));
+    if (this.failures === 0) this.failingSince = now;
+    const elapsed = now - this.failingSince;
+    if (this.failures >= this.settings.retries || elapsed >= this.settings.reconnectTimeoutMs) {
+      this.failAll(err, true, elapsed);
       return;
     }
-    const delay = Math.min(backoffMs(s.failures, this.settings.retry.backoffMs, this.settings.retry.backoffMaxMs), this.settings.reconnectTimeoutMs - elapsed);
-    s.failures++;
-    s.retryTimer = setTimeout(() => {
-      s.retryTimer = undefined;
-      this.fetch(s);
+    const delay = Math.min(backoffMs(this.failures, this.settings.retry.backoffMs, this.settings.retry.backoffMaxMs), this.settings.reconnectTimeoutMs - elapsed);
+    this.failures++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.pump();
     }, delay);
+  }
+
+  /** Fails every partition being fetched with `err` (named per partition). */
+  private failAll(err: unknown, gaveUp: boolean, elapsed = Date.now() - this.failingSince): void {
+    for (const s of [...this.active]) {
+      if (s.error !== undefined) continue;
+      const e = this.partitionError(s, err);
+      this.failPartition(s, gaveUp
+        ? new CommitLogError(e.code, `${this.settings.topic}/${s.partition}: gave up after ${this.failures + 1} failed attempts in ${elapsed} ms: ${e.message}`,
+          { topic: this.settings.topic, partition: s.partition, offset: s.fetchOffset, errno: e.errno, syscall: e.syscall, cause: err })
+        : e);
+    }
+    this.failures = 0;
+    this.failingSince = 0;
   }
 
   /**
@@ -275,7 +303,7 @@ export class Fetcher {
    */
   private failPartition(s: PartitionState, err: CommitLogError): void {
     s.error = err;
-    this.stop(s);
+    this.active.delete(s);
     this.queue.enqueue(s, { error: err });
   }
 
@@ -286,11 +314,16 @@ export class Fetcher {
     return new CommitLogError(ErrorCode.IO, `${this.settings.topic}/${s.partition}: ${message}`, { topic: this.settings.topic, partition: s.partition, offset: s.fetchOffset, cause: err });
   }
 
-  /** Stops the partition's fetching for good: its backoff is cancelled, its connection closed. */
+  /** The partition leaves fetching (revoked or failed); an answer in flight for it is dropped. */
   stop(s: PartitionState): void {
-    clearTimeout(s.retryTimer);
-    s.retryTimer = undefined;
-    s.conn?.destroy();
-    s.conn = undefined;
+    this.active.delete(s);
+  }
+
+  /** Stops all fetching for good (the consumer closes or failed); the connection is the consumer's. */
+  close(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.active.clear();
   }
 }

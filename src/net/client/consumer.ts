@@ -4,12 +4,14 @@
  *
  *   for await (const record of consumer) { ... }
  *
- * Fetching: each partition is fetched over its own connection, because a connection
- * answers in request order and a long poll on an idle partition would otherwise hold
- * back the others' responses. A partition has at most one fetch in flight and at most
- * two fetched chunks buffered: the next fetch is sent as soon as a response arrives
- * (while the user works through it) and pauses only while two chunks wait, so memory
- * stays near 2 x maxBytes per partition. A fetch response is whole batches, the first
+ * Fetching: one connection to the broker carries everything (metadata, offsets,
+ * commits and the fetches): one MultiFetch at a time names every partition that may
+ * fetch, and the broker answers it as soon as any of them has data (or after
+ * maxWaitMs). A partition has at most two fetched chunks buffered: it joins the next
+ * MultiFetch as soon as a response arrives (while the user works through it) and is
+ * left out only while two chunks wait, so memory stays near 2 x maxBytes per
+ * partition (and one response is at most fetchMaxBytes). A request other than a fetch
+ * (a commit) may wait behind the long poll in flight, up to maxWaitMs. A fetch response is whole batches, the first
  * of which may start before the offset asked for; its records below that offset are
  * skipped. Keys, values and header values are views of the response's buffer. The
  * fetching itself (connections, checks, resets, reconnects) is consumer-fetcher.ts's;
@@ -35,7 +37,7 @@
  * With 'none' the partition fails with ERR_OFFSET_OUT_OF_RANGE.
  *
  * Failures are per partition. A lost connection (refused, reset, timed out) or a
- * broker shutting down (ERR_LOG_CLOSED) is retried: the partition reconnects with
+ * broker shutting down (ERR_LOG_CLOSED) is retried: the consumer reconnects with
  * capped jittered exponential backoff (retryBackoffMs doubling up to
  * retryBackoffMaxMs) until it fetches again, or until reconnectTimeoutMs (default
  * 120 s) of failing in a row, or `retries` attempts (default unlimited), have passed.
@@ -99,8 +101,14 @@ export interface ConsumerOptions extends ClientOptions, RetryOptions, GroupOptio
   group?: string;
   /** Commit consumed positions this often (needs group); default 0: only commit() commits. */
   autoCommitIntervalMs?: number;
-  /** Soft cap of one fetch response's batches; default 1 MiB. */
+  /** Soft cap of one partition's batches in a fetch response; default 1 MiB. */
   maxBytes?: number;
+  /**
+   * Soft cap of one whole fetch response (all partitions; Kafka's fetch.max.bytes);
+   * default 50 MiB or maxFrameBytes less 256 KiB, whichever is smaller. The first
+   * partition with data always gets at least one batch.
+   */
+  fetchMaxBytes?: number;
   /** How long a fetch at the end of a partition waits for new records; default 500. */
   maxWaitMs?: number;
   /** A fetch returns early once this many bytes are there; default 1. */
@@ -152,6 +160,8 @@ const REVOKED = new CommitLogError(ErrorCode.INVALID_ARGUMENT, 'partition revoke
 /** Fetched chunks a partition may hold before its next fetch waits. */
 const MAX_BUFFERED_CHUNKS = 2;
 const FRAME_HEADROOM_BYTES = 4096;
+/** Room for a MultiFetch response's header (its per-partition results) within maxFrameBytes. */
+const MULTI_FETCH_HEADROOM_BYTES = 256 * 1024;
 const DONE: IteratorResult<ConsumerRecord> = Object.freeze({ done: true, value: undefined });
 const NO_RECORDS: LogRecord[] = [];
 
@@ -219,6 +229,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     const maxBytes = intOption('maxBytes', options.maxBytes, 1024 * 1024, 1, Math.min(maxFrameBytes - FRAME_HEADROOM_BYTES, 0xffffffff));
     const maxWaitMs = intOption('maxWaitMs', options.maxWaitMs, 500, 0, 0xffffffff);
     const minBytes = intOption('minBytes', options.minBytes, 1, 0, 0xffffffff);
+    const fetchMaxBytes = intOption('fetchMaxBytes', options.fetchMaxBytes, Math.min(50 * 1024 * 1024, maxFrameBytes - MULTI_FETCH_HEADROOM_BYTES),
+      1, Math.min(maxFrameBytes - MULTI_FETCH_HEADROOM_BYTES, 0xffffffff));
     this.retries = intOption('retries', options.retries, Number.MAX_SAFE_INTEGER);
     this.retry = retryPolicy(options);
     this.reconnectTimeoutMs = intOption('reconnectTimeoutMs', options.reconnectTimeoutMs, 120_000, 0);
@@ -254,8 +266,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     this.fetcher = new Fetcher(
       {
         topic: this.topic,
-        connectionOptions: this.connectionOptions,
         maxBytes,
+        fetchMaxBytes,
         maxWaitMs,
         minBytes,
         fetchTimeoutMs: requestTimeoutMs + maxWaitMs,
@@ -274,6 +286,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         },
         enqueue: (s, item) => this.enqueue(s, item),
         jump: (s, offset) => this.jump(s, offset),
+        connection: () => this.controlConnection(),
       },
     );
   }
@@ -319,10 +332,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     s.buffered = 0;
     s.fetchOffset = s.position = s.processed = offset;
     s.error = undefined;
-    s.failures = 0;
-    s.failingSince = 0;
     if (this.lastYielded === s) this.lastYielded = undefined;
-    if (s.retryTimer === undefined) this.fetcher.fetch(s);
+    this.fetcher.fetch(s);
   }
 
   /** Commits every partition's position (the offset after the last record handed out) for the group. */
@@ -495,9 +506,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     return partitions.map((partition, i) => {
       const offset = offsets[i]!;
       const s: PartitionState = {
-        partition, conn: undefined, connecting: false, fetchOffset: offset, position: offset, processed: offset,
-        committed: committed.get(partition) ?? -1, epoch: 0, inFlight: false, buffered: 0, failures: 0, failingSince: 0, retryTimer: undefined,
-        error: undefined,
+        partition, fetchOffset: offset, position: offset, processed: offset,
+        committed: committed.get(partition) ?? -1, epoch: 0, inFlight: false, buffered: 0, error: undefined,
       };
       this.states.set(partition, s);
       return s;
@@ -662,6 +672,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     if (this.failure !== undefined || this.closed) return;
     this.failure = err;
     this.stopFetching();
+    this.fetcher.close();
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(err);
@@ -671,6 +682,14 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     clearInterval(this.autoCommitTimer);
     this.autoCommitTimer = undefined;
     for (const s of this.states.values()) this.fetcher.stop(s);
+  }
+
+  /** Closes the connection; at once when nothing but the fetcher's long poll is in flight on it (nothing to wait for). */
+  private async closeConnection(): Promise<void> {
+    const conn = this.control;
+    if (conn === undefined) return;
+    if (conn.inFlight <= (this.fetcher.fetching ? 1 : 0)) conn.destroy();
+    else await conn.close();
   }
 
   private async shutdown(): Promise<void> {
@@ -693,8 +712,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     this.chunkHead = 0;
     await this.starting?.catch(() => undefined);
     await this.controlConnecting?.catch(() => undefined);
-    await this.control?.close();
-    this.stopFetching(); // connections a start still in progress opened
+    this.fetcher.close();
+    await this.closeConnection();
     if (commitError !== undefined) throw commitError;
   }
 

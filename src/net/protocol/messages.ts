@@ -62,6 +62,43 @@ export interface FetchResponse {
   logStartOffset: number;
 }
 
+export interface MultiFetchPartition {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** 0: the broker's default (1 MiB). */
+  maxBytes: number;
+}
+
+/** Many partitions in one long poll (docs/protocol.md, "MultiFetch"). */
+export interface MultiFetchRequest {
+  partitions: MultiFetchPartition[];
+  /** Soft cap of the whole payload; 0: 50 MiB. */
+  maxBytes: number;
+  /** Clamped to the broker's BrokerOptions.maxWaitMs. */
+  maxWaitMs: number;
+  minBytes: number;
+}
+
+export interface MultiFetchPartitionResult {
+  topic: string;
+  partition: number;
+  /** '' or this partition's error code. */
+  errorCode: string;
+  errorMessage: string;
+  highWatermark: number;
+  logStartOffset: number;
+  /** This partition's bytes of the payload (results in order). */
+  bytes: number;
+}
+
+/** Payload: every result's `bytes` of batches, concatenated in result order. */
+export interface MultiFetchResponse {
+  partitions: MultiFetchPartitionResult[];
+  /** The wait the broker applied after clamping. */
+  maxWaitMs: number;
+}
+
 export type OffsetSpec = 'EARLIEST' | 'LATEST' | 'TIMESTAMP';
 
 export interface ListOffsetsRequest {
@@ -164,6 +201,7 @@ export type RequestBody =
   | { case: 'deleteTopic'; value: DeleteTopicRequest }
   | { case: 'offsetCommit'; value: OffsetCommitRequest }
   | { case: 'offsetFetch'; value: OffsetFetchRequest }
+  | { case: 'multiFetch'; value: MultiFetchRequest }
   | GroupRequestBody;
 
 export type ResponseBody =
@@ -175,6 +213,7 @@ export type ResponseBody =
   | { case: 'deleteTopic'; value: DeleteTopicResponse }
   | { case: 'offsetCommit'; value: OffsetCommitResponse }
   | { case: 'offsetFetch'; value: OffsetFetchResponse }
+  | { case: 'multiFetch'; value: MultiFetchResponse }
   | GroupResponseBody;
 
 export type RequestKind = RequestBody['case'];
