@@ -65,6 +65,14 @@ export const ErrorCode = {
   GROUP_NOT_EMPTY: 'ERR_GROUP_NOT_EMPTY',
   /** The group coordinator is closed (the broker is shutting down). */
   COORDINATOR_CLOSED: 'ERR_COORDINATOR_CLOSED',
+  /** An idempotent producer's batch whose sequence does not follow its last one (a gap, or an old batch no longer remembered). */
+  OUT_OF_ORDER_SEQUENCE: 'ERR_OUT_OF_ORDER_SEQUENCE',
+  /** An idempotent producer's batch with an epoch older than the one the partition has seen from that producer id. */
+  INVALID_PRODUCER_EPOCH: 'ERR_INVALID_PRODUCER_EPOCH',
+  /** A producer id the broker cannot track (above 2^53 - 1: never one it assigned). */
+  UNKNOWN_PRODUCER_ID: 'ERR_UNKNOWN_PRODUCER_ID',
+  /** A transactional producer (InitProducerId with a transactional id): transactions are not supported. */
+  TRANSACTIONS_UNSUPPORTED: 'ERR_TRANSACTIONS_UNSUPPORTED',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

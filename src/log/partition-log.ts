@@ -22,6 +22,7 @@ import { validateRecords } from './batch-validate.js';
 import { GroupCommit } from './group-commit.js';
 import type { LogRecord, ProducerRecord } from './record.js';
 import { recoverSegments, type PartitionRecoveryReport } from './recovery.js';
+import { ProducerState } from './producer-state.js';
 import { PREPARE_AT, activatePrepared, createSegmentSync, discardPrepared, prepareSegment, removeIfExists, type PreparedSegment } from './segment-allocator.js';
 import { warmForRead } from './read-warmup.js';
 import type { SegmentCache } from './segment-cache.js';
@@ -109,6 +110,8 @@ export class PartitionLog {
   private flushedOffset: number;
   /** Stamped into every batch this life of the partition appends (Segment.epoch). */
   readonly epoch: number;
+  /** Idempotent producers' sequences (producer-state.ts): checked in write(), rebuilt at open. */
+  readonly producers: ProducerState;
 
   private constructor(options: PartitionOptions, segments: Segment[], report: PartitionRecoveryReport, point: RecoveryPoint | null, epoch: number) {
     this.options = options;
@@ -125,6 +128,7 @@ export class PartitionLog {
     this.flushedPoint = { segmentBaseOffset: a.baseOffset, position: a.flushPosition, nextOffset: a.flushPosition === a.writePosition ? a.nextOffset : -1 };
     this.checkpointedPoint = point;
     this.epoch = epoch;
+    this.producers = new ProducerState(options.dir);
     a.epoch = epoch;
     // The bytes before writePosition hold data; space past it is allocated by steps.
     a.resumeAllocation();
@@ -174,6 +178,7 @@ export class PartitionLog {
     // one an earlier life left past the point where recovery cut the log.
     const epoch = report.clean ? Math.max(0, recovered.epoch) : Math.min(recovered.epoch + 1, 0x7fffffff);
     const log = new PartitionLog(options, recovered.kept, report, point, epoch);
+    log.producers.rebuild(log.segments, (s) => log.use(s));
     if (!report.clean) {
       // Persist what recovery verified so the next crash scans from here.
       const a = log.active;
@@ -327,6 +332,8 @@ export class PartitionLog {
   }
 
   private write(batch: Buffer): Promise<AppendResult> {
+    const duplicate = this.producers.check(batch);
+    if (duplicate !== null) return this.options.flush === 'sync' ? this.commit.waitFor(this.commit.written).then(() => duplicate) : Promise.resolve(duplicate);
     const segment = this.active;
     const baseOffset = segment.nextOffset;
     const lastOffsetDelta = batch.readInt32BE(LAST_OFFSET_DELTA_POS);
@@ -336,6 +343,7 @@ export class PartitionLog {
     } catch (err) {
       return Promise.reject(ioError(err, 'append failed', { topic: this.topic, partition: this.partition }));
     }
+    this.producers.record(batch, baseOffset);
     return this.afterWrite(segment, batch.length, baseOffset, lastOffsetDelta);
   }
 
@@ -524,6 +532,7 @@ export class PartitionLog {
     const write = this.checkpointWrites.then(async () => {
       await writeRecoveryPointAsync(file, stamped);
       this.checkpointedPoint = stamped;
+      await this.producers.snapshotIfNeeded(this.active.baseOffset, this.active.nextOffset);
     });
     this.checkpointWrites = write.catch(() => undefined);
     return write;

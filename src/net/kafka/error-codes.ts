@@ -40,6 +40,8 @@ export const KafkaError = {
   UNSUPPORTED_FOR_MESSAGE_FORMAT: 43,
   POLICY_VIOLATION: 44,
   INVALID_CONFIG: 40,
+  OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
+  INVALID_PRODUCER_EPOCH: 47,
   KAFKA_STORAGE_ERROR: 56,
   UNKNOWN_PRODUCER_ID: 59,
   NON_EMPTY_GROUP: 68,
@@ -93,6 +95,12 @@ export const KAFKA_ERROR_FOR: Readonly<Record<ErrorCodeValue, KafkaErrorCode>> =
   [ErrorCode.GROUP_NOT_EMPTY]: KafkaError.NON_EMPTY_GROUP,
   // Shutting down: the client looks for the coordinator again (FindCoordinator) and retries.
   [ErrorCode.COORDINATOR_CLOSED]: KafkaError.NOT_COORDINATOR,
+  [ErrorCode.OUT_OF_ORDER_SEQUENCE]: KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+  [ErrorCode.INVALID_PRODUCER_EPOCH]: KafkaError.INVALID_PRODUCER_EPOCH,
+  [ErrorCode.UNKNOWN_PRODUCER_ID]: KafkaError.UNKNOWN_PRODUCER_ID,
+  // Every client treats an unexpected InitProducerId error as fatal (no retry loop);
+  // INVALID_REQUEST's text says "sent to an incompatible broker".
+  [ErrorCode.TRANSACTIONS_UNSUPPORTED]: KafkaError.INVALID_REQUEST,
 };
 
 /** The Kafka error code for any thrown value (UNKNOWN_SERVER_ERROR when not ours). */
