@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { setMaxListeners } from 'node:events';
 import { CommitLogError, ErrorCode, invalidArgument, ioError } from '../errors.js';
 import { fsyncDirAsync, readGuardedJson, writeGuardedJsonAsync } from '../index/checkpoint.js';
 import * as native from '../native.js';
@@ -17,6 +18,7 @@ import type { LogRecord, ProducerRecord } from './record.js';
 import { PartitionLog, type AppendResult, type FlushHooks, type FlushPolicy, type LogSlice } from './partition-log.js';
 import type { PartitionRecoveryReport } from './recovery.js';
 import { SegmentCache } from './segment-cache.js';
+import { ProducerIdAllocator } from './producer-ids.js';
 import { ensureLimitsFor, forEachLimited } from './limits.js';
 import { DEFAULT_TOPIC_CONFIG, ensureTopicName, resolveTopicConfig, type TopicConfig } from './topic-config.js';
 
@@ -160,6 +162,7 @@ export class CommitLog {
   private closed = false;
   private timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | null = null;
+  private producerIds: ProducerIdAllocator | null = null;
 
   private constructor(dir: string, lockFd: number, settings: CommitLog['settings'], defaults: TopicConfig, logger: Logger) {
     this.dir = dir;
@@ -463,6 +466,16 @@ export class CommitLog {
     }
   }
 
+  /**
+   * A new idempotent-producer id with epoch 0 (Kafka's InitProducerId): unique in this
+   * data directory, never reused after a restart or a kill (producer-ids.ts).
+   */
+  async initProducerId(): Promise<{ producerId: number; producerEpoch: number }> {
+    this.ensureOpen();
+    this.producerIds ??= new ProducerIdAllocator(this.dir, () => 1 + Math.max(-1, ...[...this.allPartitions()].map((p) => p.producers.maxProducerId)));
+    return { producerId: await this.producerIds.allocate(), producerEpoch: 0 };
+  }
+
   /** Appends one complete RecordBatch v2 (CRC verified; base offset assigned). */
   appendBatch(topic: string, partition: number, batch: Buffer): Promise<AppendResult> {
     try {
@@ -531,6 +544,7 @@ export class CommitLog {
   async waitForAny(wanted: readonly { topic: string; partition: number; offset: number }[], options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<number> {
     if (wanted.length === 0) return -1;
     const done = new AbortController();
+    setMaxListeners(0, done.signal); // one listener per partition waited on
     const outer = options.signal;
     const onAbort = (): void => done.abort();
     if (outer?.aborted) return -1;
@@ -631,6 +645,7 @@ export class CommitLog {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     let allClean = true;
+    await this.producerIds?.idle();
     for (const p of this.allPartitions()) {
       try {
         await p.close();

@@ -302,8 +302,14 @@ class Connection {
   private readonly shared: Shared;
   private readonly remote: string;
   private readonly decoder: FrameDecoder;
-  /** Aborts the long-polls of this connection's fetches. */
+  /** Aborts this connection's transfers (prefetches of the copy path): the socket closed or the broker stops. */
   private readonly abort = new AbortController();
+  /**
+   * Ends this connection's long polls early (they answer with what is there): also when
+   * the peer shuts down its side, since a client that sent its last request and went
+   * away must not hold a parked poll until its max_wait_ms.
+   */
+  private readonly polls = new AbortController();
   private readonly queue: Pending[] = [];
   private head = 0;
   private heldBytes = 0;
@@ -327,12 +333,17 @@ class Connection {
     socket.on('drain', () => this.pump());
     socket.once('end', () => {
       this.peerEnded = true;
+      this.polls.abort();
       this.pump();
       if (!this.writing) this.finish();
     });
     // Errors (ECONNRESET, EPIPE) end in 'close'; nothing else to do but not crash.
     socket.on('error', (err) => shared.logger.info({ connection: this.remote, err: String(err) }, 'connection failed'));
-    socket.once('close', () => this.abort.abort());
+    socket.once('close', () => {
+      this.polls.abort();
+      this.polls.abort();
+    this.abort.abort();
+    });
   }
 
   stats(): ConnectionStats {
@@ -424,7 +435,7 @@ class Connection {
     let replied: Promise<Reply>;
     try {
       replied = handle({
-        log: this.shared.log, offsets: this.shared.offsets, coordinator: this.shared.coordinator, signal: this.abort.signal,
+        log: this.shared.log, offsets: this.shared.offsets, coordinator: this.shared.coordinator, signal: this.polls.signal,
         clientId: request.clientId, clientHost: this.socket.remoteAddress ?? '', fetchLimits: this.shared.fetchLimits,
       }, body, payload);
     } catch (err) {
@@ -616,6 +627,7 @@ class Connection {
     const { errorCode, errorMessage } = errorFields(err);
     this.shared.logger.warn({ connection: this.remote, code: errorCode }, `closing connection ${this.remote}: ${errorMessage}`);
     this.ending = true;
+    this.polls.abort();
     this.abort.abort();
     this.socket.destroy();
   }
@@ -627,6 +639,7 @@ class Connection {
    */
   async shutdown(timeoutMs: number): Promise<void> {
     this.ending = true;
+    this.polls.abort();
     this.abort.abort();
     // Keep reading (and dropping) input so the peer's FIN is seen.
     if (this.paused) {
