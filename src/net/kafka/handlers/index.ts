@@ -15,6 +15,7 @@ import {
 import type { KafkaHandler, KafkaHandlerContext } from './types.js';
 import { DESCRIBE_CLUSTER, DESCRIBE_CONFIGS, handleDescribeCluster, handleDescribeConfigs } from './admin.js';
 import { FETCH, PRODUCE, handleFetch, handleProduce } from './data.js';
+import { INIT_PRODUCER_ID, handleInitProducerId } from './producer-id.js';
 import { FIND_COORDINATOR, OFFSET_COMMIT, OFFSET_FETCH, handleFindCoordinator, handleOffsetCommit, handleOffsetFetch } from './offsets.js';
 import {
   CREATE_PARTITIONS, CREATE_TOPICS, DELETE_TOPICS, LIST_OFFSETS, METADATA,
@@ -50,6 +51,7 @@ export const KAFKA_HANDLERS: Map<number, KafkaHandler> = new Map<number, KafkaHa
   [CREATE_PARTITIONS, handleCreatePartitions],
   [DESCRIBE_CONFIGS, handleDescribeConfigs],
   [DESCRIBE_CLUSTER, handleDescribeCluster],
+  [INIT_PRODUCER_ID, handleInitProducerId],
   [JOIN_GROUP, group(handleJoinGroup)],
   [SYNC_GROUP, group(handleSyncGroup)],
   [HEARTBEAT, group(handleHeartbeat)],
