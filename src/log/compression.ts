@@ -151,7 +151,7 @@ function snappyLength(b: Uint8Array, start: number, end: number): number {
 
 function rawSnappy(block: Uint8Array): Buffer {
   try {
-    return snappy().uncompressSync(block, { asBuffer: true }) as Buffer;
+    return snappy().uncompressSync(block, { asBuffer: true, copyOutputData: true }) as Buffer;
   } catch (err) {
     if (err instanceof DecompressionError) throw err;
     return fail(`snappy: ${(err as Error).message}`);
@@ -250,17 +250,94 @@ function lz4Bound(b: Uint8Array, maxBytes: number): number {
   return bound;
 }
 
+/** Decoding space for lz4, grown as needed (up to the bound) and reused; results are copied out. */
+let lz4Scratch = Buffer.allocUnsafe(0);
+
+/**
+ * LZ4 frames decoded here, in JavaScript, straight into one buffer: a native call per
+ * batch costs more than the decoding (its output buffer's finalizer), and writing into
+ * a buffer of the bound's size makes overrunning it impossible. Blocks may be linked
+ * (matches reaching into earlier blocks) or independent. The frame's own checksums
+ * (header, block, content xxHash32) are not checked: the batch's CRC32C covers every
+ * byte, and a malformed block (an offset before the output, a length past the input
+ * or the bound) is refused.
+ */
 function unlz4(data: Uint8Array, maxBytes: number): Buffer {
-  lz4Bound(data, maxBytes);
-  let out: Buffer;
-  try {
-    out = lz4().decompressFrameSync(asBuffer(data));
-  } catch (err) {
-    if (err instanceof DecompressionError) throw err;
-    return fail(`lz4: ${(err as Error).message}`);
+  const bound = lz4Bound(data, maxBytes);
+  if (lz4Scratch.length < bound) lz4Scratch = Buffer.allocUnsafe(Math.max(bound, Math.min(maxBytes, lz4Scratch.length * 2)));
+  const out = lz4Scratch;
+  let o = 0;
+  let p = 0;
+  while (p < data.length) {
+    const magic = le32(data, p);
+    if (isSkippable(magic)) {
+      p += 8 + le32(data, p + 4);
+      continue;
+    }
+    const flg = data[p + 4];
+    const blockChecksum = (flg & 0x10) !== 0;
+    p += 6 + ((flg & 0x08) !== 0 ? 8 : 0) + ((flg & 0x01) !== 0 ? 4 : 0) + 1;
+    const frameStart = o;
+    for (;;) {
+      const word = le32(data, p);
+      p += 4;
+      if (word === 0) break;
+      const size = word & 0x7fffffff;
+      if (word >>> 31 === 1) {
+        if (size > bound - o) fail('lz4: an uncompressed block runs past the output bound');
+        out.set(data.subarray(p, p + size), o);
+        o += size;
+      } else {
+        o = lz4Block(data, p, p + size, out, o, frameStart, bound);
+      }
+      p += size + (blockChecksum ? 4 : 0);
+    }
+    if ((flg & 0x04) !== 0) p += 4;
   }
-  if (out.length > maxBytes) tooLarge('lz4', `decoded ${out.length} bytes`, maxBytes);
-  return out;
+  return Buffer.from(out.subarray(0, o));
+}
+
+/** Decodes one LZ4 block data[p, end) into out at o, never past limit (matches may reach back to frameStart); returns the new end of output. */
+function lz4Block(data: Uint8Array, p: number, end: number, out: Buffer, o: number, frameStart: number, limit: number): number {
+  for (;;) {
+    if (p >= end) fail('lz4: a block ends inside a sequence');
+    const token = data[p++];
+    let literals = token >>> 4;
+    if (literals === 15) {
+      for (let x = 255; x === 255;) {
+        if (p >= end) fail('lz4: a literal length runs past its block');
+        x = data[p++];
+        literals += x;
+      }
+    }
+    if (literals > end - p) fail(`lz4: ${literals} literals run past their block`);
+    if (literals > limit - o) fail('lz4: the literals run past the output bound');
+    if (literals > 16) out.set(data.subarray(p, p + literals), o);
+    else for (let k = 0; k < literals; k++) out[o + k] = data[p + k];
+    p += literals;
+    o += literals;
+    if (p === end) return o; // the last sequence has literals only
+    if (end - p < 2) fail('lz4: a match offset runs past its block');
+    const offset = data[p] | (data[p + 1] << 8);
+    p += 2;
+    if (offset === 0 || offset > o - frameStart) fail(`lz4: match offset ${offset} reaches before the start of the output`);
+    let length = (token & 15) + 4;
+    if ((token & 15) === 15) {
+      for (let x = 255; x === 255;) {
+        if (p >= end) fail('lz4: a match length runs past its block');
+        x = data[p++];
+        length += x;
+      }
+    }
+    if (length > limit - o) fail('lz4: a match runs past the output bound');
+    let from = o - offset;
+    if (offset >= length) {
+      out.copyWithin(o, from, from + length);
+      o += length;
+    } else {
+      for (let k = 0; k < length; k++) out[o++] = out[from++];
+    }
+  }
 }
 
 const ZSTD_MAGIC = 0xfd2fb528;

@@ -18,9 +18,9 @@ import { CommitLog, ErrorCode, decodeBatches, encodeBatch, verifyBatch } from '.
 import type { LogRecord } from '../../src/index.js';
 import { ATTRIBUTES_POS, BATCH_HEADER_BYTES, BATCH_LENGTH_POS, CRC_POS, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, RECORD_COUNT_POS, decodeRecords } from '../../src/log/batch.js';
 import { validateRecords } from '../../src/log/batch-validate.js';
-import { MAX_DECOMPRESSED_BYTES, compress, decompress, rawSnappyCompress } from '../../src/log/compression.js';
+import { DecompressionError, MAX_DECOMPRESSED_BYTES, compress, decompress, rawSnappyCompress } from '../../src/log/compression.js';
 import { crc32c } from '../../src/native.js';
-import { tmpDir } from '../helpers/tmp.js';
+import { randInt, rng, testSeed, tmpDir } from '../helpers/tmp.js';
 
 const require = createRequire(import.meta.url);
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'compressed');
@@ -250,4 +250,31 @@ test('codecs: round trips, xerial snappy and raw snappy, the decompressed-size b
   t.throws(() => decompress(5, data), { message: /codec 5 is not a compression codec/ });
   t.throws(() => decompress(3, Buffer.from('not an lz4 frame')), { message: /lz4: frame magic 0x20746f6e at byte 0, expected 0x184d2204/ });
   t.throws(() => decompress(4, Buffer.from('not a zstd frame')), { message: /zstd: frame magic/ });
+});
+
+const seed = testSeed();
+test(`codecs: randomly damaged payloads decode or throw DecompressionError, never anything else, never past the bound (seed ${seed})`, (t) => {
+  const r = rng(seed);
+  const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => `record ${i % 97} ${'xyz'.repeat(i % 13)}`).join('|'));
+  let refused = 0;
+  let decoded = 0;
+  for (const codec of [1, 2, 3, 4]) {
+    const packed = compress(codec, data);
+    for (let n = 0; n < 500; n++) {
+      const bad = Buffer.from(packed);
+      const flips = randInt(r, 1, 4);
+      for (let k = 0; k < flips; k++) bad[randInt(r, 0, bad.length - 1)] = randInt(r, 0, 255);
+      const cut = randInt(r, 0, 3) === 0 ? bad.subarray(0, randInt(r, 0, bad.length)) : bad;
+      try {
+        const out = decompress(codec, cut, 200_000);
+        t.true(out.length <= 200_000);
+        decoded++;
+      } catch (err) {
+        if (!(err instanceof DecompressionError)) t.fail(`codec ${codec}: ${String(err)}`);
+        refused++;
+      }
+    }
+  }
+  t.log(`${refused} refused, ${decoded} decoded`);
+  t.true(refused > 0);
 });
