@@ -20,7 +20,7 @@ function batch(producerId: number, producerEpoch: number, baseSequence: number, 
 }
 
 async function open(dir: string): Promise<CommitLog> {
-  const log = await CommitLog.open({ dir, flush: 'sync', checkpointIntervalMs: 600_000 });
+  const log = await CommitLog.open({ dir, flush: 'sync', checkpointIntervalMs: 600_000, topicDefaults: { segmentBytes: 1 << 20 } });
   if (!log.listTopics().includes('t')) await log.createTopic('t', { partitions: 1 });
   return log;
 }
@@ -214,4 +214,24 @@ test('no snapshot at all (a directory of an older version): rebuilt from every b
   t.teardown(() => log.close());
   t.deepEqual(log.partition('t', 0).producers.load, { snapshotOffset: -1, snapshotIgnored: null, scannedBatches: 5, producers: 1 });
   t.deepEqual(await log.appendBatch('t', 0, batch(14, 0, 0)), { baseOffset: 0, lastOffset: 0, duplicate: true });
+});
+
+test('a checkpoint writes the snapshot; after a crash only the batches past it are scanned', async (t) => {
+  const dir = tmpDir(t);
+  const log = await open(dir);
+  t.teardown(() => log.close());
+  for (let i = 0; i < 4; i++) await log.appendBatch('t', 0, batch(21, 0, i));
+  await log.partition('t', 0).checkpoint();
+  const stored = fs.readFileSync(snapshotFile(dir), 'utf8').split('\n')[0];
+  t.deepEqual(JSON.parse(stored), { v: 1, offset: 4, producers: [[21, 0, JSON.parse(stored).producers[0][2], [0, 0, 0, 0, 1, 1, 1, 0, 2, 2, 2, 0, 3, 3, 3, 0]]] });
+  for (let i = 4; i < 7; i++) await log.appendBatch('t', 0, batch(21, 0, i));
+  // The files as a kill would leave them (no clean marker; the page cache holds the rest).
+  const copy = tmpDir(t);
+  fs.cpSync(dir, copy, { recursive: true });
+  const crashed = await open(copy);
+  t.teardown(() => crashed.close());
+  t.false(crashed.recovery.clean);
+  t.deepEqual(crashed.partition('t', 0).producers.load, { snapshotOffset: 4, snapshotIgnored: null, scannedBatches: 3, producers: 1 });
+  t.deepEqual(await crashed.appendBatch('t', 0, batch(21, 0, 5)), { baseOffset: 5, lastOffset: 5, duplicate: true });
+  t.deepEqual(await crashed.appendBatch('t', 0, batch(21, 0, 7)), { baseOffset: 7, lastOffset: 7 });
 });
