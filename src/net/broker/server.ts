@@ -196,8 +196,13 @@ interface Counters {
   multiFetches: number;
 }
 
-/** A payload range is sent in sendfile calls of at most this much: each completed one is progress for transferTimeoutMs. */
-export const TRANSFER_CHUNK_BYTES = 1024 * 1024;
+/**
+ * A payload range is sent in steps of at most this much (one sendFileRange each):
+ * transferTimeoutMs bounds each step, restarted by every prefetch chunk of a cold one.
+ * Large, so an ordinary fetch is one sendfile; a reader slower than 64 MiB per
+ * transferTimeoutMs is taken for one that stopped.
+ */
+export const TRANSFER_CHUNK_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
   reply: Promise<{ header: ResponseHeader; reply: Reply } | null>;
@@ -321,6 +326,8 @@ class Connection {
   private peerEnded = false;
   private finished = false;
   private readonly closed: Promise<void>;
+  /** The deadline of the transfer step under way (guarded()). */
+  private progressTimer: NodeJS.Timeout | undefined;
 
   constructor(id: number, socket: net.Socket, shared: Shared) {
     this.id = id;
@@ -576,11 +583,18 @@ class Connection {
         `closing connection ${this.remote}: a response transfer made no progress for ${this.shared.transferTimeoutMs} ms (the client does not read)`);
       this.socket.destroy();
     }, this.shared.transferTimeoutMs);
+    this.progressTimer = timer;
     try {
       return await step;
     } finally {
       clearTimeout(timer);
+      this.progressTimer = undefined;
     }
+  }
+
+  /** A step of a cold transfer completed (a prefetch chunk, a sendfile started after one): the deadline starts again. */
+  private progressed(): void {
+    this.progressTimer?.refresh();
   }
 
   /**
@@ -596,6 +610,7 @@ class Connection {
       ...settings,
       view: slice.segment.data,
       observer: (event) => {
+        if (event.kind === 'prefetched' || event.kind === 'sendfile') this.progressed();
         if (event.kind === 'prefetch' && !counted) {
           counted = true;
           counters.coldFetches++;

@@ -331,6 +331,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     s.epoch++;
     s.buffered = 0;
     s.fetchOffset = s.position = s.processed = offset;
+    s.committed = -1; // auto-commit stores the new position, even one behind the last commit
     s.error = undefined;
     if (this.lastYielded === s) this.lastYielded = undefined;
     this.fetcher.fetch(s);
@@ -562,6 +563,13 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private async removePartitions(partitions: number[], lost: boolean): Promise<void> {
     const leaving = partitions.map((p) => this.states.get(p)).filter((s): s is PartitionState => s !== undefined);
     if (leaving.length === 0) return;
+    // Nothing more of them is handed out from here on (their queued chunks and the
+    // answer in flight are dropped), so the commit below covers all that was: the
+    // commit may wait behind the long poll on the connection.
+    for (const s of leaving) {
+      s.epoch++;
+      this.fetcher.stop(s);
+    }
     if (!lost) {
       // A failed commit leaves the next owner at the last commit: those records come again.
       await this.commitPositions(true, leaving).catch((err: unknown) => {
@@ -603,7 +611,9 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       const group = this.group!;
       const moved = (only ?? [...this.states.values()])
         .map((s) => ({ s, offset: auto ? s.processed : s.position }))
-        .filter(({ s, offset }) => !auto || offset !== s.committed);
+        // Auto-commit never moves a partition back behind what commit() stored (a record
+        // commit() covered may not be marked processed yet); after a seek() it commits anew.
+        .filter(({ s, offset }) => !auto || offset > s.committed);
       if (moved.length === 0) return;
       // A member commits with its generation (the coordinator refuses a stale one).
       const member = this.membership?.identity;
