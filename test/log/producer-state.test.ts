@@ -235,3 +235,25 @@ test('a checkpoint writes the snapshot; after a crash only the batches past it a
   t.deepEqual(await crashed.appendBatch('t', 0, batch(21, 0, 5)), { baseOffset: 5, lastOffset: 5, duplicate: true });
   t.deepEqual(await crashed.appendBatch('t', 0, batch(21, 0, 7)), { baseOffset: 7, lastOffset: 7 });
 });
+
+test('the state is rebuilt across sealed segments; a roll writes a snapshot when the last one is older than the active segment', async (t) => {
+  const dir = tmpDir(t);
+  let log = await CommitLog.open({ dir, flush: 'sync', checkpointIntervalMs: 600_000, topicDefaults: { segmentBytes: 65536 } });
+  await log.createTopic('t', { partitions: 1 });
+  const big = (n: number): Buffer => encodeBatch([{ value: Buffer.alloc(20_000, n) }], { producerId: 30, producerEpoch: 0, baseSequence: n });
+  for (let n = 0; n < 12; n++) t.deepEqual(await log.appendBatch('t', 0, big(n)), { baseOffset: n, lastOffset: n });
+  const segments = log.describeTopic('t').partitions[0].segments;
+  t.true(segments >= 3, `${segments} segments`);
+  // Rolls wrote snapshots (the state changed): one appears before any close (sealing
+  // runs in the background after the roll, so wait for it).
+  for (let i = 0; i < 400 && !fs.existsSync(snapshotFile(dir)); i++) await new Promise((r) => setTimeout(r, 25));
+  t.true(fs.existsSync(snapshotFile(dir)));
+  await log.close();
+  fs.rmSync(snapshotFile(dir));
+  log = await CommitLog.open({ dir, flush: 'sync', checkpointIntervalMs: 600_000, topicDefaults: { segmentBytes: 65536 } });
+  t.teardown(() => log.close());
+  t.deepEqual(log.partition('t', 0).producers.load, { snapshotOffset: -1, snapshotIgnored: null, scannedBatches: 12, producers: 1 });
+  for (let n = 7; n < 12; n++) t.deepEqual(await log.appendBatch('t', 0, big(n)), { baseOffset: n, lastOffset: n, duplicate: true });
+  await t.throwsAsync(log.appendBatch('t', 0, big(6)), { code: ErrorCode.OUT_OF_ORDER_SEQUENCE });
+  t.is(log.latestOffset('t', 0), 12);
+});
