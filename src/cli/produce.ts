@@ -28,10 +28,12 @@
 import { CommitLogError } from '../errors.js';
 import type { RecordMetadata } from '../net/client/client-types.js';
 import { Producer, type Acks } from '../net/client/producer.js';
+import { COMPRESSION_NAMES, type CompressionName } from '../log/compression.js';
 import { CLIENT_OPTIONS, CLIENT_USAGE, CLI_TIMEOUT_MS, Output, UsageError, choiceFlag, clientSettings, describeError, guard, intFlag, parse } from './args.js';
 
 const USAGE = `usage: commitlog produce TOPIC [--partition N] [--key KEY | --key-separator SEP]
-                         [--acks none|written|flushed] [--print-offsets] [--broker HOST:PORT]
+                         [--acks none|written|flushed] [--compression CODEC] [--print-offsets]
+                         [--broker HOST:PORT]
 
 Sends each line of stdin as one record (the line is the value) and exits once stdin
 ended and the broker acknowledged every record.
@@ -42,6 +44,7 @@ ended and the broker acknowledged every record.
   --key-separator SEP  the text before the first SEP of a line is its key
   --acks MODE          written: acknowledged once in the log (default); flushed: once on
                        disk; none: not acknowledged
+  --compression CODEC  compress each batch: none (default), gzip, snappy, lz4, zstd
   --print-offsets      print one line per input line, in input order: PARTITION<TAB>
                        OFFSET once acknowledged, FAILED<TAB>CODE when not (CODE is the
                        error code, e.g. ERR_IO for a lost connection). After the first
@@ -58,6 +61,7 @@ const OPTIONS = {
   key: { type: 'string' },
   'key-separator': { type: 'string' },
   acks: { type: 'string' },
+  compression: { type: 'string' },
   'print-offsets': { type: 'boolean' },
 } as const;
 
@@ -73,6 +77,7 @@ export function run(args: string[]): Promise<number> {
     const topic = parsed.positionals[0]!;
     const partition = intFlag(values, 'partition', 0, 0xffffffff);
     const acks = choiceFlag<Acks>(values, 'acks', ['none', 'written', 'flushed']) ?? 'written';
+    const compression = choiceFlag<CompressionName>(values, 'compression', COMPRESSION_NAMES) ?? 'none';
     const printOffsets = values['print-offsets'] === true;
     const key = values.key as string | undefined;
     const separator = values['key-separator'] as string | undefined;
@@ -80,7 +85,7 @@ export function run(args: string[]): Promise<number> {
     if (separator === '') throw new UsageError('--key-separator must not be empty');
     if (printOffsets && acks === 'none') throw new UsageError('--print-offsets needs acknowledgements: not with --acks none');
     const { broker, logger } = clientSettings(values, 'produce');
-    const producer = new Producer({ broker, acks, clientId: 'commitlog-produce', deliveryTimeoutMs: intFlag(values, 'timeout-ms', 1, 2 ** 31 - 1) ?? CLI_TIMEOUT_MS });
+    const producer = new Producer({ broker, acks, compression, clientId: 'commitlog-produce', deliveryTimeoutMs: intFlag(values, 'timeout-ms', 1, 2 ** 31 - 1) ?? CLI_TIMEOUT_MS });
     const session = new Session(producer, topic, partition, printOffsets);
     const split = splitter(key === undefined ? null : Buffer.from(key), separator === undefined ? null : Buffer.from(separator));
     // With --print-offsets every line read gets its line of output, so stdin is read to

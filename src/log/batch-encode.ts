@@ -12,6 +12,7 @@ import {
   LAST_OFFSET_DELTA_POS, LEADER_EPOCH_POS, LOG_OVERHEAD, MAGIC, MAGIC_POS, MAX_BATCH_LENGTH, MAX_TIMESTAMP_POS,
   PRODUCER_EPOCH_POS, PRODUCER_ID_POS, RECORD_COUNT_POS, describe, ensureInteger, writeInt64,
 } from './batch-format.js';
+import { CODEC_NONE, compress, codecOf, type CompressionName } from './compression.js';
 
 export interface EncodeOptions {
   baseOffset?: number;
@@ -21,6 +22,11 @@ export interface EncodeOptions {
   producerEpoch?: number;
   baseSequence?: number;
   partitionLeaderEpoch?: number;
+  /**
+   * Compress the records section with a Kafka codec ('gzip', 'snappy', 'lz4', 'zstd',
+   * or its number 1-4; compression.ts says the forms written). Default 'none'.
+   */
+  compression?: CompressionName | number;
 }
 
 // ---------------------------------------------------------------- varints
@@ -246,17 +252,40 @@ export function batchSizeOf(records: ProducerRecord[], options: { timestamp?: nu
 }
 
 /**
- * Encodes records as one batch: attributes 0 (uncompressed, CreateTime), offsets
+ * Encodes records as one batch: attributes 0 (CreateTime; the codec with `compression`), offsets
  * baseOffset + 0..n-1, firstTimestamp/maxTimestamp the smallest/largest record
  * timestamp. Throws ERR_INVALID_ARGUMENT for an empty list, a key/value that is
  * not a Buffer, a string or null, or a timestamp that is not a non-negative integer.
  */
 export function encodeBatch(records: ProducerRecord[], options: EncodeOptions = {}): Buffer {
   const ids = resolveIds(options);
+  const codec = resolveCodec(options.compression);
   const size = measure(records, options.timestamp ?? Date.now());
   const b = Buffer.allocUnsafe(size);
   writeMeasured(b, records, ids);
-  return b;
+  return codec === CODEC_NONE ? b : compressBatch(b, codec);
+}
+
+/** The codec number of a compression option; ERR_INVALID_ARGUMENT for anything else. */
+export function resolveCodec(compression: CompressionName | number | undefined): number {
+  if (compression === undefined) return CODEC_NONE;
+  const codec = typeof compression === 'number' ? compression : codecOf(compression);
+  if (codec === undefined || !Number.isInteger(codec) || codec < 0 || codec > 4) {
+    throw invalidArgument(`compression must be one of 'none', 'gzip', 'snappy', 'lz4', 'zstd', got ${JSON.stringify(compression)}`);
+  }
+  return codec;
+}
+
+/** The uncompressed batch b with its records section compressed (codec 1-4): a new Buffer, attributes, length and CRC rewritten. */
+function compressBatch(b: Buffer, codec: number): Buffer {
+  const packed = compress(codec, b.subarray(BATCH_HEADER_BYTES));
+  const out = Buffer.allocUnsafe(BATCH_HEADER_BYTES + packed.length);
+  b.copy(out, 0, 0, BATCH_HEADER_BYTES);
+  out.set(packed, BATCH_HEADER_BYTES);
+  out.writeInt32BE(out.length - LOG_OVERHEAD, BATCH_LENGTH_POS);
+  out.writeInt16BE(codec, ATTRIBUTES_POS);
+  out.writeUInt32BE(crc32c(out, ATTRIBUTES_POS, out.length), CRC_POS);
+  return out;
 }
 
 /**

@@ -28,6 +28,8 @@ export class Accumulator {
   /** The open draft of each topic's partitions. */
   private readonly open = new Map<string, (Draft | undefined)[]>();
   private nextSeq = 0;
+  /** The batches' compression codec (0 none, 1-4: Kafka's; the Producer's `compression`). */
+  compression = 0;
 
   /** `onIdle` runs whenever the last unsettled draft settles. */
   constructor(private readonly batchBytes: number, private readonly maxBatchBytes: number, private readonly onIdle: () => void) {}
@@ -107,7 +109,7 @@ export class Accumulator {
    */
   encode(draft: Draft): boolean {
     try {
-      draft.buf = encodeBatch(draft.records);
+      draft.buf = encodeBatch(draft.records, { compression: this.compression });
     } catch (err) {
       this.reject(draft, err);
       return false;

@@ -45,6 +45,8 @@
  */
 import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
 import type { ProducerRecord } from '../../log/record.js';
+import { resolveCodec } from '../../log/batch-encode.js';
+import type { CompressionName } from '../../log/compression.js';
 import {
   backoffMs,
   intOption,
@@ -75,6 +77,8 @@ export interface ProducerOptions extends ClientOptions, RetryOptions {
   lingerMs?: number;
   /** A batch is sent once its records take about this many bytes. Default 1 MiB. */
   batchBytes?: number;
+  /** Compress each batch's records: 'none' (default), 'gzip', 'snappy', 'lz4' or 'zstd' (Kafka's codecs; docs/format.md). */
+  compression?: CompressionName;
   /** Produce requests sent and not yet answered. Default 5. */
   maxInFlight?: number;
   /**
@@ -156,6 +160,7 @@ export class Producer {
     this.acc = new Accumulator(this.batchBytes, maxBatchBytes, () => {
       if (this.waiting.size === 0) this.disarmExpiry();
     });
+    this.acc.compression = resolveCodec(options.compression);
     this.maxInFlight = intOption('maxInFlight', options.maxInFlight, 5, 1);
     this.retries = intOption('retries', options.retries, Number.MAX_SAFE_INTEGER);
     this.retry = retryPolicy(options);
