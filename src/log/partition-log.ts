@@ -178,7 +178,7 @@ export class PartitionLog {
     // one an earlier life left past the point where recovery cut the log.
     const epoch = report.clean ? Math.max(0, recovered.epoch) : Math.min(recovered.epoch + 1, 0x7fffffff);
     const log = new PartitionLog(options, recovered.kept, report, point, epoch);
-    log.producers.rebuild(log.segments, (s) => log.use(s));
+    await log.producers.rebuild(log.segments, (s) => log.use(s));
     if (!report.clean) {
       // Persist what recovery verified so the next crash scans from here.
       const a = log.active;

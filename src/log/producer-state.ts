@@ -40,7 +40,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CommitLogError, ErrorCode } from '../errors.js';
-import { fsyncDir, readGuardedJson, writeGuardedJsonAsync } from '../index/checkpoint.js';
+import { fsyncDirAsync, readGuardedJson, writeGuardedJsonAsync } from '../index/checkpoint.js';
 import { BASE_SEQUENCE_POS, LAST_OFFSET_DELTA_POS, PRODUCER_EPOCH_POS, PRODUCER_ID_POS } from './batch.js';
 import type { Segment } from './segment.js';
 
@@ -225,7 +225,7 @@ export class ProducerState {
    * Loads the state at open: the snapshot if it fits the recovered log, then the batch
    * headers after it. `segments` oldest first; `use` opens a sealed one.
    */
-  rebuild(segments: readonly Segment[], use: (s: Segment) => Segment): ProducerStateLoad {
+  async rebuild(segments: readonly Segment[], use: (s: Segment) => Segment): Promise<ProducerStateLoad> {
     const logStart = segments[0].baseOffset;
     const logEnd = segments[segments.length - 1].nextOffset;
     let from = logStart;
@@ -249,7 +249,7 @@ export class ProducerState {
     if (load.snapshotIgnored !== null) {
       // Never found again by a later open, whatever this life appends.
       fs.rmSync(this.file, { force: true });
-      fsyncDir(path.dirname(this.file));
+      await fsyncDirAsync(path.dirname(this.file));
       this.producers.clear();
     }
     this.coveredFrom = load.snapshotOffset >= 0 ? load.snapshotOffset : logStart;
