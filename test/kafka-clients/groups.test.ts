@@ -148,6 +148,11 @@ async function groupScenario(t: ExecutionContext, client: KafkaClient): Promise<
   await fresh.kill('SIGTERM');
 }
 
+// @platformatic/kafka 1.35 is not among them: now and then (1 run in 3 here) a member
+// hands out records of a partition the rebalance just moved away from it, answers to a
+// long-poll Fetch it sent before the rebalance and does not drop (a Kafka broker does
+// not check assignments on Fetch either), so "exactly once while stable" fails on the
+// client's side; the broker's view (`commitlog groups describe`) matched the members'.
 for (const client of ['kcat', 'confluent', 'kafkajs', 'kafka-python'] as const) {
   (skipFor([client]) ? test.skip : test)(`a group of three ${client} processes splits, rebalances on leave and kill, resumes after a broker restart`, (t) => groupScenario(t, client));
 }
