@@ -32,7 +32,7 @@
  * Out of range (a fetch answered ERR_OFFSET_OUT_OF_RANGE: retention deleted the
  * position, or a committed offset lies past the log end after a recovery): with
  * autoOffsetReset 'earliest' (default) or 'latest' the partition continues at the log
- * start or end, looked up with ListOffsets; every reset is logged (logger.warn) and
+ * start or end, as the MultiFetch answer reports them; every reset is logged (logger.warn) and
  * passed to onOffsetReset. Records fetched before it are still handed out first.
  * With 'none' the partition fails with ERR_OFFSET_OUT_OF_RANGE.
  *
