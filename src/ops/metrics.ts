@@ -114,19 +114,23 @@ export class BrokerMetrics {
       this.requestErrors.labels(o.kind, o.errorCode).inc();
       return;
     }
-    if (o.kind !== 'produce' && o.kind !== 'fetch') return;
-    let t = this.byTopic.get(o.topic);
+    // A multiFetch counts out per topic it sent batches of (native protocol, docs/protocol.md).
+    const out = o.kind === 'multiFetch' ? o.topics ?? [] : o.kind === 'fetch' || o.kind === 'produce' ? [o] : [];
+    for (const x of out) this.countTopic(o.kind === 'produce', x.topic, x.bytes, x.records);
+  }
+
+  private countTopic(produce: boolean, topic: string, bytes: number, records: number): void {
+    let t = this.byTopic.get(topic);
     if (t === undefined) {
-      const topic = o.topic;
       t = { bytesIn: this.bytesIn.labels(topic), recordsIn: this.recordsIn.labels(topic), bytesOut: this.bytesOut.labels(topic), recordsOut: this.recordsOut.labels(topic) };
       this.byTopic.set(topic, t);
     }
-    if (o.kind === 'produce') {
-      t.bytesIn.inc(o.bytes);
-      t.recordsIn.inc(o.records);
-    } else if (o.bytes > 0) {
-      t.bytesOut.inc(o.bytes);
-      t.recordsOut.inc(o.records);
+    if (produce) {
+      t.bytesIn.inc(bytes);
+      t.recordsIn.inc(records);
+    } else if (bytes > 0) {
+      t.bytesOut.inc(bytes);
+      t.recordsOut.inc(records);
     }
   }
 

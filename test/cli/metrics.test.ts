@@ -83,7 +83,7 @@ test('--metrics-port serves parseable Prometheus text whose counters move with t
   t.true(value(after, 'commitlog_topic_bytes_out_total', { topic: 'm' })! > 0);
   t.true(value(after, 'commitlog_sendfile_bytes_total')! >= value(after, 'commitlog_topic_bytes_out_total', { topic: 'm' })!);
   t.true(value(after, 'commitlog_request_duration_seconds_count', { request: 'produce' })! >= 1);
-  t.true(value(after, 'commitlog_request_duration_seconds_count', { request: 'fetch' })! >= 1);
+  t.true(value(after, 'commitlog_request_duration_seconds_count', { request: 'multiFetch' })! >= 1);
   t.is(value(after, 'commitlog_request_duration_seconds_bucket', { request: 'produce', le: '+Inf' }), value(after, 'commitlog_request_duration_seconds_count', { request: 'produce' }));
   t.true(value(after, 'commitlog_flush_duration_seconds_count')! >= 1, 'flush sync: every produce flushed');
   t.is(value(after, 'commitlog_segments'), 2);

@@ -314,7 +314,19 @@ export class Connection {
           if (observed !== undefined) {
             observed.bytes = length;
             observed.records = 0;
-            for (const slice of sent) observed.records += countRecords(slice.segment.data, slice.position, slice.position + slice.length);
+            const topics = reply.kind === 'fetch' ? reply.topics : undefined;
+            const byTopic = new Map<string, { topic: string; bytes: number; records: number }>();
+            sent.forEach((slice, i) => {
+              const records = countRecords(slice.segment.data, slice.position, slice.position + slice.length);
+              observed.records += records;
+              const topic = topics?.[i];
+              if (topic === undefined) return;
+              let t = byTopic.get(topic);
+              if (t === undefined) byTopic.set(topic, (t = { topic, bytes: 0, records: 0 }));
+              t.bytes += slice.length;
+              t.records += records;
+            });
+            if (topics !== undefined) observed.topics = [...byTopic.values()];
           }
         } catch (err) {
           // Half a payload is on the wire: the stream has no frame boundary any more.
@@ -459,7 +471,11 @@ export class Connection {
 /** What the observer learns of a request before it is handled. */
 function observe(body: NonNullable<RequestHeader['body']>, payload: Buffer): Observed {
   const v = body.value as { topic?: unknown; name?: unknown };
-  const topic = typeof v.topic === 'string' ? v.topic : typeof v.name === 'string' ? v.name : '';
+  let topic = typeof v.topic === 'string' ? v.topic : typeof v.name === 'string' ? v.name : '';
+  if (body.case === 'multiFetch') {
+    const names = new Set(body.value.partitions.map((p) => p.topic));
+    topic = names.size === 1 ? [...names][0]! : '';
+  }
   const produce = body.case === 'produce';
   const records = produce && payload.length >= BATCH_HEADER_BYTES ? payload.readInt32BE(RECORD_COUNT_POS) : 0;
   return { kind: body.case, topic, started: performance.now(), durationMs: 0, errorCode: '', bytes: produce ? payload.length : 0, records };

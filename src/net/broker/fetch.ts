@@ -136,7 +136,8 @@ export async function multiFetch(ctx: HandlerContext, req: MultiFetchRequest): P
       if (total === before && total > 0) break;
     }
     const partitions: MultiFetchPartitionResult[] = entries.map((e) => result(ctx, e));
-    const reply: Reply = { kind: 'fetch', body: { case: 'multiFetch', value: { partitions, maxWaitMs } }, slices: entries.flatMap((e) => (e.slice === null ? [] : [e.slice])) };
+    const sent = entries.filter((e) => e.slice !== null);
+    const reply: Reply = { kind: 'fetch', body: { case: 'multiFetch', value: { partitions, maxWaitMs } }, slices: sent.map((e) => e.slice!), topics: sent.map((e) => e.topic) };
     for (const e of entries) e.slice = null; // owned by the reply now
     return reply;
   } finally {

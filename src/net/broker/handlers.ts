@@ -51,7 +51,7 @@ export interface HandlerContext {
 export type Reply =
   | { kind: 'none' }
   | { kind: 'body'; body: ResponseBody }
-  | { kind: 'fetch'; body: ResponseBody; slices: LogSlice[] };
+  | { kind: 'fetch'; body: ResponseBody; slices: LogSlice[]; /** multiFetch: each slice's topic. */ topics?: string[] };
 
 export function handle(ctx: HandlerContext, body: RequestBody, payload: Buffer): Promise<Reply> {
   switch (body.case) {

@@ -99,10 +99,12 @@ export interface RequestObservation {
   durationMs: number;
   /** The response's error code; '' when the request succeeded. */
   errorCode: string;
-  /** produce: the appended batch's bytes; fetch: the batch bytes sent; 0 otherwise and on error. */
+  /** produce: the appended batch's bytes; fetch and multiFetch: the batch bytes sent; 0 otherwise and on error. */
   bytes: number;
-  /** produce: the appended batch's records; fetch: the records of the batches sent; 0 otherwise and on error. */
+  /** produce: the appended batch's records; fetch and multiFetch: the records of the batches sent; 0 otherwise and on error. */
   records: number;
+  /** multiFetch: the bytes and records sent, by topic (`topic` is '' when it named several). */
+  topics?: { topic: string; bytes: number; records: number }[];
 }
 
 export interface BrokerObserver {

@@ -118,6 +118,7 @@ export class Fetcher {
   private failures = 0;
   private failingSince = 0;
   private stopped = false;
+  private pumpScheduled = false;
 
   constructor(private readonly settings: FetcherSettings, private readonly queue: FetchQueue) {}
 
@@ -126,11 +127,29 @@ export class Fetcher {
     return this.inFlight;
   }
 
-  /** The partition may fetch (again): it joins the next MultiFetch unless something holds it back. */
+  /**
+   * The partition may fetch (again): it joins the next MultiFetch unless something holds
+   * it back. Calls in one synchronous run (a start, a rebalance) share one request; and
+   * while other partitions still have records waiting to be handed out, a request waits
+   * until at least half the partitions are ready, so a consumer working through its
+   * buffer sends few large requests rather than one per partition that drained.
+   */
   fetch(s: PartitionState): void {
     if (!this.queue.running || this.stopped || s.error !== undefined) return;
     this.active.add(s);
-    this.pump();
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      let ready = 0;
+      let waiting = false;
+      for (const p of this.active) {
+        if (this.ready(p)) ready++;
+        if (p.buffered > 0) waiting = true;
+      }
+      if (waiting && ready * 2 < this.active.size) return;
+      this.pump();
+    });
   }
 
   private ready(s: PartitionState): boolean {
