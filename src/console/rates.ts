@@ -4,8 +4,8 @@
  *
  * - records in: the change of every partition's log end offset since the last sample,
  *   so appends from any path count (native protocol, Kafka listener, in-process);
- * - records out: the records of fetch responses, from the broker's RequestObservation
- *   (per topic; the broker does not observe fetches per partition);
+ * - records out: the records of fetch and multiFetch responses, from the broker's
+ *   RequestObservation (per topic; the broker does not observe fetches per partition);
  * - flush latency: mean and max msync time of the partition flushes in the interval,
  *   from the CommitLog's flush hooks;
  * - connections: broker.stats().connections;
@@ -73,11 +73,15 @@ export class RateSampler {
   constructor(readonly intervalMs = 1000, readonly historySize = 300) {
     this.observer = {
       onRequest: (o) => {
-        if (o.kind !== 'fetch' || o.errorCode !== '' || o.records === 0) return;
-        let t = this.outByTopic.get(o.topic);
-        if (t === undefined) this.outByTopic.set(o.topic, (t = { records: 0, bytes: 0 }));
-        t.records += o.records;
-        t.bytes += o.bytes;
+        if ((o.kind !== 'fetch' && o.kind !== 'multiFetch') || o.errorCode !== '' || o.records === 0) return;
+        // A multi-partition fetch reports what it sent per topic.
+        for (const part of o.topics ?? [{ topic: o.topic, bytes: o.bytes, records: o.records }]) {
+          if (part.records === 0) continue;
+          let t = this.outByTopic.get(part.topic);
+          if (t === undefined) this.outByTopic.set(part.topic, (t = { records: 0, bytes: 0 }));
+          t.records += part.records;
+          t.bytes += part.bytes;
+        }
       },
     };
     this.flushHooks = {

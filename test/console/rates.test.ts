@@ -51,6 +51,20 @@ test('a sample counts appended records per partition and topic, fetched records 
   t.is(sampler.samples().at(-1)!.recordsInPerSec, 0);
 });
 
+test('a multiFetch counts the records it sent per topic', async (t) => {
+  const sampler = new RateSampler(60_000, 3);
+  const { log, offsets } = await openLog(t, sampler);
+  await log.createTopic('a', { partitions: 1 });
+  await log.createTopic('b', { partitions: 1 });
+  sampler.attach(log, { offsets, stats: () => ({ connections: 1 }) });
+  await log.append('a', 0, [{ value: '1' }, { value: '2' }]);
+  sampler.observer.onRequest({ kind: 'multiFetch', topic: '', durationMs: 1, errorCode: '', bytes: 300, records: 6, topics: [{ topic: 'a', bytes: 100, records: 2 }, { topic: 'b', bytes: 200, records: 4 }] });
+  const s = sampler.sample()!;
+  t.is(Math.round(s.topics.a!.recordsOutPerSec / s.recordsInPerSec), 1, 'two out of a for two in');
+  t.is(Math.round((s.topics.b!.recordsOutPerSec / s.recordsInPerSec) * 2), 4, 'four out of b');
+  t.is(Math.round(s.recordsOutPerSec / s.recordsInPerSec), 3);
+});
+
 test('subscribers get every sample until they unsubscribe; a throwing one does not stop the others', async (t) => {
   const sampler = new RateSampler(60_000);
   const { log, offsets } = await openLog(t, sampler);
