@@ -7,14 +7,8 @@ import { spawn } from 'node:child_process';
 import { Admin } from '../../src/net/client/admin.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { bin, cleanEnv, root, runCli, startBroker } from './helpers.js';
+import { until } from '../helpers/until.js';
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('two `consume --group` processes split the partitions, each record printed by one of them; describe shows both', async (t) => {
   t.timeout(120_000);

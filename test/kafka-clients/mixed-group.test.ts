@@ -9,6 +9,7 @@ import test from 'ava';
 import { Consumer } from '../../src/net/client/consumer.js';
 import { runCli } from '../cli/helpers.js';
 import { assertAvailable, createTopic, groupMember, skipFor, startBroker, type Proc } from './harness.js';
+import { until } from '../helpers/until.js';
 
 function lastAssignment(p: Proc): number[] | undefined {
   for (let i = p.lines.length - 1; i >= 0; i--) {
@@ -19,13 +20,6 @@ function lastAssignment(p: Proc): number[] | undefined {
   return undefined;
 }
 
-async function until(what: string, check: () => boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const key = (ps: number[]): string => JSON.stringify([...ps].sort((a, b) => a - b));
 

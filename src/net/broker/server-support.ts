@@ -2,6 +2,7 @@
  * Start-up helpers of the broker (server.ts): the cold-read settings from
  * BrokerOptions.prefetch, and the warning about committed offsets past a log's end.
  */
+import type net from 'node:net';
 import { invalidArgument } from '../../errors.js';
 import type { OffsetsStore } from '../../index/offsets-store.js';
 import type { CommitLog, Logger } from '../../log/commit-log.js';
@@ -18,6 +19,18 @@ export interface PrefetchSettings {
 
 /** Cold-read settings shared by all connections (one limiter); null when prefetch is off. */
 export type SharedPrefetch = Omit<ColdReadOptions, 'view'> | null;
+
+/** Starts `server` listening on host:port; rejects with the socket's error (EADDRINUSE, ...). Both listeners use it. */
+export function listen(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.removeListener('error', onError);
+      resolve();
+    });
+  });
+}
 
 /** The broker's cold-read settings from BrokerOptions.prefetch; validated before anything starts. */
 export function resolvePrefetch(option: boolean | PrefetchSettings | undefined): SharedPrefetch {

@@ -28,7 +28,7 @@ import { GroupCoordinator, type GroupCoordinatorOptions } from './coordinator.js
 import type { CommitLog, Logger } from '../../log/commit-log.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from '../protocol/frame.js';
 import { Connection, type Counters, type Shared } from './connection.js';
-import { resolvePrefetch, warnCommittedPastEnd, type PrefetchSettings } from './server-support.js';
+import { listen, resolvePrefetch, warnCommittedPastEnd, type PrefetchSettings } from './server-support.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 /** The port `commitlog broker` listens on unless told otherwise (docs/protocol.md). */
@@ -210,14 +210,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   });
   if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
   server.on('error', (err) => logger.warn({ err: String(err) }, 'listening socket failed'));
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.removeListener('error', onError);
-      resolve();
-    });
-  });
+  await listen(server, port, host);
   const address = server.address() as net.AddressInfo;
 
   let closing: Promise<void> | null = null;

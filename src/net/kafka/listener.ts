@@ -35,7 +35,7 @@ import { invalidArgument } from '../../errors.js';
 import type { OffsetsStore } from '../../index/offsets-store.js';
 import type { CommitLog, Logger } from '../../log/commit-log.js';
 import type { GroupCoordinator } from '../broker/coordinator.js';
-import { PREFETCH_CHUNK_BYTES, PrefetchLimiter, type TransferEvent } from '../broker/zero-copy.js';
+import { listen, resolvePrefetch, type PrefetchSettings } from '../broker/server-support.js';
 import { KafkaConnection, type ListenerShared } from './connection.js';
 import { DEFAULT_MAX_KAFKA_FRAME_BYTES, KafkaFrameSplitter } from './frame.js';
 import type { KafkaSettings } from './handlers/types.js';
@@ -48,11 +48,8 @@ export const DEFAULT_KAFKA_PORT = 9092;
 /** The node id this broker has in Metadata, FindCoordinator and DescribeCluster. */
 export const KAFKA_NODE_ID = 1;
 
-export interface KafkaPrefetchSettings {
-  chunkBytes?: number;
-  concurrency?: number;
-  observer?: (event: TransferEvent) => void;
-}
+/** The same settings as the native broker's (server-support.ts). */
+export type KafkaPrefetchSettings = PrefetchSettings;
 
 export interface KafkaRequestObservation {
   /** The API's name ('Produce', 'Fetch', ...). */
@@ -140,18 +137,6 @@ export function clusterIdFor(dir: string): string {
   return createHash('sha256').update(`commitlog:${dir}`).digest().subarray(0, 16).toString('base64url');
 }
 
-function resolvePrefetch(option: KafkaListenerOptions['prefetch']): ListenerShared['prefetch'] {
-  if (option === false) return null;
-  if (option !== undefined && option !== true && (option === null || typeof option !== 'object')) throw invalidArgument(`prefetch must be a boolean or an object, got ${String(option)}`);
-  const settings = typeof option === 'object' ? option : {};
-  const chunkBytes = settings.chunkBytes ?? PREFETCH_CHUNK_BYTES;
-  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) throw invalidArgument(`prefetch.chunkBytes must be an integer >= 1, got ${String(chunkBytes)}`);
-  const poolSize = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
-  const concurrency = settings.concurrency ?? Math.max(1, Math.floor((Number.isSafeInteger(poolSize) && poolSize > 0 ? poolSize : 4) / 2));
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw invalidArgument(`prefetch.concurrency must be an integer >= 1, got ${String(concurrency)}`);
-  return { chunkBytes, limiter: new PrefetchLimiter(concurrency), observer: settings.observer };
-}
-
 /** Starts listening; resolves once connections are accepted. A taken port rejects with the socket's EADDRINUSE error. */
 export async function startKafkaListener(options: KafkaListenerOptions): Promise<KafkaListener> {
   if (options === null || typeof options !== 'object' || options.log === undefined || options.offsets === undefined) {
@@ -198,14 +183,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
   });
   if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
   server.on('error', (err) => logger.warn({ err: String(err) }, 'Kafka listening socket failed'));
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.removeListener('error', onError);
-      resolve();
-    });
-  });
+  await listen(server, port, host);
   const address = server.address() as net.AddressInfo;
   if (options.advertisedPort === undefined) settings.advertisedPort = address.port;
 

@@ -9,6 +9,7 @@ import { startBroker, type Broker } from '../../../src/net/broker/server.js';
 import { Consumer, type ConsumerOptions } from '../../../src/net/client/consumer.js';
 import type { ConsumerRecord } from '../../../src/net/client/client-types.js';
 import { tmpDir } from '../../helpers/tmp.js';
+import { until } from '../../helpers/until.js';
 
 const quiet = { info: (): void => undefined, warn: (): void => undefined };
 
@@ -51,13 +52,6 @@ function run(broker: Broker, t: ExecutionContext, extra: Partial<ConsumerOptions
   return r;
 }
 
-async function until(what: string, check: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const key = (r: ConsumerRecord): string => `${r.partition}:${r.offset}`;
 

@@ -10,6 +10,7 @@ import { connectionError } from '../../../src/net/client/client-types.js';
 import { GroupMember, type GroupTransport } from '../../../src/net/client/group-member.js';
 import { rangeAssignor, roundRobinAssignor } from '../../../src/net/groups/assignors.js';
 import type { TopicPartitions } from '../../../src/net/groups/consumer-protocol.js';
+import { until } from '../../helpers/until.js';
 
 interface Link extends GroupTransport {
   /** While true every call fails as a lost connection would. */
@@ -70,13 +71,6 @@ function probe(c: GroupCoordinator, name: string, options: { topics?: string[]; 
   return p;
 }
 
-async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function coordinator(): GroupCoordinator {
   return new GroupCoordinator({ initialRebalanceDelayMs: 0, minSessionTimeoutMs: 100 });

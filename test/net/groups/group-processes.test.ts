@@ -18,6 +18,7 @@ import { Admin } from '../../../src/net/client/admin.js';
 import { Producer } from '../../../src/net/client/producer.js';
 import { BrokerChild, freePort } from '../client-helpers.js';
 import { tmpDir } from '../../helpers/tmp.js';
+import { until } from '../../helpers/until.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..', '..', '..');
@@ -69,13 +70,6 @@ function spawnMember(name: string, broker: string): Member {
   return m;
 }
 
-async function until(what: string, check: () => boolean, ms = 60_000, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${detail === undefined ? '' : `: ${detail()}`}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function owned(ms: Member[]): string {
   return JSON.stringify(ms.flatMap((m) => m.owns).sort((a, b) => a - b));

@@ -14,6 +14,7 @@ import { NativeGroupTransport } from '../../../src/net/client/group-transport.js
 import { rangeAssignor } from '../../../src/net/groups/assignors.js';
 import { decodeAssignment, decodeSubscription } from '../../../src/net/groups/consumer-protocol.js';
 import { tmpDir } from '../../helpers/tmp.js';
+import { until } from '../../helpers/until.js';
 
 const quiet = { info: (): void => undefined, warn: (): void => undefined };
 
@@ -46,13 +47,6 @@ function member(broker: Broker, log: CommitLog, owned: Map<GroupMember, number[]
   return { m, transport };
 }
 
-async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('three members over the wire split six partitions; describe and list over the wire agree with them', async (t) => {
   const { log, broker } = await setup(t);
