@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import { CommitLogError, ErrorCode, ioError } from '../errors.js';
 import { fsyncDirAsync, readRecoveryPoint, writeRecoveryPointAsync, type RecoveryPoint } from '../index/checkpoint.js';
-import { decodeBatches, encodeBatch, encodeMeasuredBatch, measureBatch, measuredTimestamps, verifyBatch, readMaxTimestamp, LAST_OFFSET_DELTA_POS } from './batch.js';
+import { encodeBatch, encodeMeasuredBatch, measureBatch, measuredTimestamps, verifyBatch, readMaxTimestamp, LAST_OFFSET_DELTA_POS } from './batch.js';
 import { CHECKPOINT_FILE, CQ_SUFFIX, LOG_SUFFIX, PREPARED_SUFFIX, TIX_SUFFIX, DELETED_SUFFIX, parseBaseOffset } from './file-names.js';
 import { validateRecords } from './batch-validate.js';
 import { GroupCommit } from './group-commit.js';
@@ -25,62 +25,12 @@ import { recoverSegments, type PartitionRecoveryReport } from './recovery.js';
 import { ProducerState } from './producer-state.js';
 import { PREPARE_AT, activatePrepared, createSegmentSync, discardPrepared, prepareSegment, removeIfExists, type PreparedSegment } from './segment-allocator.js';
 import { warmForRead } from './read-warmup.js';
-import type { SegmentCache } from './segment-cache.js';
+import { decodeSlice, entryFor, offsetForTimestampIn, segmentFor } from './segment-read.js';
+import type { AppendResult, LogSlice, PartitionConfig, PartitionOptions } from './partition-types.js';
 import { Segment, corruptError, type SegmentLimits } from './segment.js';
 import path from 'node:path';
 
-export type FlushPolicy = 'sync' | 'async' | 'os';
-
-/** Per-topic settings every partition of the topic shares. */
-export interface PartitionConfig {
-  segmentBytes: number;
-  indexIntervalBytes: number;
-  maxBatchBytes: number;
-  /** Delete the oldest segments while the partition is larger than this; -1: no limit. */
-  retentionBytes: number;
-  /** Delete segments whose newest record is older than this; -1: no limit. */
-  retentionMs: number;
-}
-
-export interface FlushHooks {
-  /** Called before each msync of a partition; throwing fails the flush (fault injection). */
-  beforeFlush?: (topic: string, partition: number) => void | Promise<void>;
-  /** Called after each successful msync, before any waiting append resolves. */
-  afterFlush?: (topic: string, partition: number) => void | Promise<void>;
-}
-
-export interface PartitionOptions {
-  dir: string;
-  topic: string;
-  partition: number;
-  config: PartitionConfig;
-  flush: FlushPolicy;
-  flushBytes: number;
-  clean: boolean;
-  cache: SegmentCache;
-  warmSegments: boolean;
-  hooks: FlushHooks;
-  onIndexRebuilt: (path: string) => void;
-  /** `verify --repair`: damage in a sealed segment cuts the log there (recovery.ts). */
-  repair?: boolean;
-}
-
-export interface AppendResult {
-  baseOffset: number;
-  lastOffset: number;
-}
-
-/** A byte range of one segment's log, held open until released (the sendfile path). */
-export interface LogSlice {
-  segment: Segment;
-  /** File descriptor of the segment's .log (valid until release). */
-  fd: number;
-  position: number;
-  length: number;
-  /** Base offset of the first batch in the range (may be below the offset asked for). */
-  firstOffset: number;
-  release(): void;
-}
+export type { AppendResult, FlushHooks, FlushPolicy, LogSlice, PartitionConfig, PartitionOptions } from './partition-types.js';
 
 export class PartitionLog {
   readonly dir: string;
@@ -554,15 +504,7 @@ export class PartitionLog {
   // ---- reading ----
 
   private segmentFor(offset: number): Segment {
-    const segs = this.segments;
-    let lo = 0;
-    let hi = segs.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (segs[mid].baseOffset <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return segs[lo];
+    return segmentFor(this.segments, offset);
   }
 
   private outOfRange(offset: number): CommitLogError {
@@ -605,7 +547,7 @@ export class PartitionLog {
       segment = this.segments[i];
     }
     this.use(segment);
-    const i = this.entryFor(segment, offset);
+    const i = entryFor(segment, offset);
     const cq = segment.cq;
     const position = cq.positionAt(i);
     let end = position + cq.sizeAt(i);
@@ -635,22 +577,6 @@ export class PartitionLog {
   }
 
   /**
-   * The consume-queue entry of the batch holding `offset` (which the segment holds). An
-   * entry that disagrees with the batch header it points at is a damaged index that
-   * passed validation: the indexes are rebuilt from the log and the lookup repeated
-   * (ERR_LOG_CORRUPT when the log itself fails).
-   */
-  private entryFor(segment: Segment, offset: number): number {
-    for (let attempt = 0; ; attempt++) {
-      const cq = segment.cq;
-      const i = Math.max(0, cq.lookup(offset - segment.baseOffset));
-      if (i < cq.entries && segment.entryHolds(i, offset)) return i;
-      if (attempt > 0) throw corruptError(segment.logPath, i < cq.entries ? cq.positionAt(i) : 0, `no batch holds offset ${offset}`);
-      segment.rebuildIndexesFromLog();
-    }
-  }
-
-  /**
    * Records from `offset` on, up to about `maxBytes` of batches (at least one batch).
    * Keys and values are views of the mapping, valid for as long as the caller keeps them.
    * Every batch's CRC is verified: damaged data is ERR_LOG_CORRUPT, never returned.
@@ -659,26 +585,7 @@ export class PartitionLog {
     const slice = this.readSlice(offset, maxBytes);
     if (slice === null) return [];
     try {
-      const view = slice.segment.view(slice.position, slice.length);
-      try {
-        // The base offset lies outside the CRC: it must continue from the consume queue's.
-        let expectedBase = slice.firstOffset;
-        for (let p = 0; p < view.length;) {
-          const header = verifyBatch(view, p, view.length);
-          if (header.baseOffset !== expectedBase) {
-            throw new CommitLogError(ErrorCode.CORRUPT_BATCH, `corrupt batch at position ${p}: base offset ${header.baseOffset}, expected ${expectedBase}`, { position: p });
-          }
-          expectedBase = header.baseOffset + header.lastOffsetDelta + 1;
-          p += header.size;
-        }
-        return decodeBatches(view, 0, view.length, offset);
-      } catch (err) {
-        if (err instanceof CommitLogError && err.code === ErrorCode.CORRUPT_BATCH) {
-          throw new CommitLogError(ErrorCode.LOG_CORRUPT, `${slice.segment.logPath}: ${err.message}`,
-            { path: slice.segment.logPath, position: slice.position + (err.position ?? 0), topic: this.topic, partition: this.partition, cause: err });
-        }
-        throw err;
-      }
+      return decodeSlice(slice, offset, this.topic, this.partition);
     } finally {
       slice.release();
     }
@@ -718,60 +625,20 @@ export class PartitionLog {
     }
   }
 
-  /**
-   * The batch of consume-queue entry `i` with its CRC checked (ERR_LOG_CORRUPT when it
-   * fails); null when the batch is sound but the entry names another offset or size.
-   */
-  private verifiedBatch(segment: Segment, i: number): Buffer | null {
-    const cq = segment.cq;
-    const position = cq.positionAt(i);
-    const view = segment.view(position, cq.sizeAt(i));
-    try {
-      const header = verifyBatch(view, 0, view.length);
-      if (header.size !== view.length || header.baseOffset !== segment.baseOffset + cq.relativeOffsetAt(i)) return null;
-    } catch (err) {
-      if (err instanceof CommitLogError && err.code === ErrorCode.CORRUPT_BATCH) {
-        throw new CommitLogError(ErrorCode.LOG_CORRUPT, `${segment.logPath}: ${err.message} at position ${position}`,
-          { path: segment.logPath, position: position + (err.position ?? 0), topic: this.topic, partition: this.partition, cause: err });
-      }
-      throw err;
-    }
-    return view;
-  }
-
   /** The first offset whose record timestamp is >= `timestamp`, or null when none is. */
   offsetForTimestamp(timestamp: number): number | null {
     this.ensureOpen();
     for (const candidate of this.segments) {
       const segment = this.use(candidate);
-      let found = this.offsetForTimestampIn(segment, timestamp);
+      let found = offsetForTimestampIn(segment, timestamp, this.topic, this.partition);
       if (found === undefined) {
         // An index entry disagrees with the log: rebuilt from it, then looked up again.
         segment.rebuildIndexesFromLog();
-        found = this.offsetForTimestampIn(segment, timestamp);
+        found = offsetForTimestampIn(segment, timestamp, this.topic, this.partition);
         if (found === undefined) throw corruptError(segment.logPath, 0, 'its indexes disagree with its log after a rebuild');
       }
       // A record past the high watermark is not visible yet.
       if (found !== null) return found < this.highWatermark ? found : null;
-    }
-    return null;
-  }
-
-  /** offsetForTimestamp within one segment: null when no record there is late enough, undefined when an index entry disagrees with the log. */
-  private offsetForTimestampIn(segment: Segment, timestamp: number): number | null | undefined {
-    if (segment.sealed && segment.maxTimestamp >= 0 && segment.maxTimestamp < timestamp) return null;
-    const cq = segment.cq;
-    const t = segment.tix.lookupBefore(timestamp);
-    let i = t < 0 ? 0 : Math.max(0, cq.lookup(segment.tix.relativeOffsetAt(t)));
-    for (; i < cq.entries; i++) {
-      // Verified like read(): a damaged timestamp must not answer, it is ERR_LOG_CORRUPT.
-      const view = this.verifiedBatch(segment, i);
-      if (view === null) return undefined;
-      const maxTs = readMaxTimestamp(view, 0);
-      if (maxTs < timestamp) continue;
-      for (const record of decodeBatches(view, 0, view.length, 0)) {
-        if (record.timestamp >= timestamp) return record.offset;
-      }
     }
     return null;
   }
