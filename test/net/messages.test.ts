@@ -130,8 +130,8 @@ test('optional topic settings stay absent when unset and present when zero', (t)
 });
 
 test('a request of another api version keeps its header fields and leaves the body uninterpreted', (t) => {
-  const bytes = encodeRequest({ apiVersion: 2, correlationId: 77, clientId: 'future', body: requests[3]! });
-  t.deepEqual(decodeRequest(bytes), { apiVersion: 2, correlationId: 77, clientId: 'future' });
+  const bytes = encodeRequest({ apiVersion: 3, correlationId: 77, clientId: 'future', body: requests[3]! });
+  t.deepEqual(decodeRequest(bytes), { apiVersion: 3, correlationId: 77, clientId: 'future' });
   t.deepEqual(decodeRequest(new Uint8Array(0)), { apiVersion: 0, correlationId: 0, clientId: '' });
 });
 

@@ -447,6 +447,10 @@ test.serial('every request error comes back as its code, and the connection keep
   expectError(t, await c.call(produce('errs', 0), EMPTY), ErrorCode.CORRUPT_BATCH);
   expectError(t, await c.call(produce('errs', 0), batchOf(1, 70_000)), ErrorCode.RECORD_TOO_LARGE);
   expectError(t, await c.call({ case: 'metadata', value: { topics: [] } }, EMPTY, { apiVersion: API_VERSION + 1 }), ErrorCode.UNSUPPORTED_VERSION);
+  expectError(t, await c.call({ case: 'metadata', value: { topics: [] } }, EMPTY, { apiVersion: 0 }), ErrorCode.UNSUPPORTED_VERSION);
+  // Version 1 requests are still served; the kinds version 2 added are refused in version 1.
+  t.is((await c.call({ case: 'metadata', value: { topics: ['errs'] } }, EMPTY, { apiVersion: 1 })).header.errorCode, '');
+  expectError(t, await c.call({ case: 'listGroups', value: {} }, EMPTY, { apiVersion: 1 }), ErrorCode.UNSUPPORTED_VERSION);
   expectError(t, await c.call(undefined), ErrorCode.INVALID_ARGUMENT);
   expectError(t, await c.call({ case: 'metadata', value: { topics: [] } }, good), ErrorCode.INVALID_ARGUMENT);
   expectError(t, await c.call(createTopic('tiny', 1, 1000)), ErrorCode.INVALID_ARGUMENT);

@@ -15,7 +15,7 @@ import type { CommitLog, Logger } from '../../log/commit-log.js';
 import type { LogSlice } from '../../log/partition-log.js';
 import { encodeFrame, FrameDecoder, type Frame } from '../protocol/frame.js';
 import { errorFields, handle, type Reply } from './handlers.js';
-import { API_VERSION, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from '../protocol/messages.js';
+import { API_VERSION, MIN_API_VERSION, VERSION_2_KINDS, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from '../protocol/messages.js';
 import type { SharedPrefetch } from './server-support.js';
 import { prefetchRange, sendFileRange, type ColdReadOptions } from './zero-copy.js';
 import type { BrokerObserver, ConnectionStats, RequestObservation } from './server.js';
@@ -196,12 +196,17 @@ export class Connection {
     }
     counters.requests++;
     const { correlationId } = request;
-    if (request.apiVersion !== API_VERSION) {
-      const err = new CommitLogError(ErrorCode.UNSUPPORTED_VERSION, `api_version ${request.apiVersion} is not supported; this broker speaks ${API_VERSION}`);
+    if (request.apiVersion < MIN_API_VERSION || request.apiVersion > API_VERSION) {
+      const err = new CommitLogError(ErrorCode.UNSUPPORTED_VERSION, `api_version ${request.apiVersion} is not supported; this broker speaks ${MIN_API_VERSION} to ${API_VERSION}`);
       this.enqueue(Promise.resolve(failure(correlationId, err)), 0);
       return;
     }
     const body = request.body;
+    if (body !== undefined && request.apiVersion < 2 && VERSION_2_KINDS.has(body.case)) {
+      const err = new CommitLogError(ErrorCode.UNSUPPORTED_VERSION, `${body.case} needs api_version 2, the request has ${request.apiVersion}`);
+      this.enqueue(Promise.resolve(failure(correlationId, err)), 0);
+      return;
+    }
     if (body === undefined) {
       const err = new CommitLogError(ErrorCode.INVALID_ARGUMENT, 'request has no body (no request kind set)');
       this.enqueue(Promise.resolve(failure(correlationId, err)), 0);

@@ -15,9 +15,11 @@
  *   ERR_BAD_FRAME.
  * - A oneof body is `{ case, value }`; scalar fields at their proto3 default are left
  *   off the wire (canonical encoding); `optional` fields are present only when set.
- * - A request whose apiVersion is not API_VERSION decodes with `body: undefined`: its
- *   body may mean something else in that version, so only the header fields
- *   (enough to answer ERR_UNSUPPORTED_VERSION) are interpreted.
+ * - A request whose apiVersion is outside [MIN_API_VERSION, API_VERSION] decodes with
+ *   `body: undefined`: its body may mean something else in that version, so only the
+ *   header fields (enough to answer ERR_UNSUPPORTED_VERSION) are interpreted. Version
+ *   2 added request kinds (VERSION_2_KINDS); a version 1 request of one of them is
+ *   the broker's ERR_UNSUPPORTED_VERSION.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -28,8 +30,16 @@ import type { GroupRequestBody, GroupResponseBody } from './group-messages.js';
 
 export type * from './group-messages.js';
 
-/** The protocol version this codec implements; sent in every request. */
-export const API_VERSION = 1;
+/**
+ * The protocol version this codec implements and sends in every request. 2: MultiFetch
+ * and the consumer-group requests (VERSION_2_KINDS); every version 1 request is served
+ * unchanged.
+ */
+export const API_VERSION = 2;
+/** The oldest version a broker of this codec serves. */
+export const MIN_API_VERSION = 1;
+/** The request kinds added in version 2. */
+export const VERSION_2_KINDS: ReadonlySet<string> = new Set(['multiFetch', 'joinGroup', 'syncGroup', 'heartbeat', 'leaveGroup', 'describeGroup', 'listGroups']);
 
 // ---- message types ---------------------------------------------------------------
 
@@ -282,7 +292,7 @@ export function decodeRequest(buf: Uint8Array): RequestHeader {
     correlationId: msg['correlationId'] as number,
     clientId: msg['clientId'] as string,
   };
-  if (header.apiVersion !== API_VERSION) return header;
+  if (header.apiVersion < MIN_API_VERSION || header.apiVersion > API_VERSION) return header;
   const body = getBody(msg, requestBodyFields);
   if (body !== undefined) header.body = body as RequestBody;
   return header;
