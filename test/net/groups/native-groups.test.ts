@@ -81,7 +81,7 @@ test('three members over the wire split six partitions; describe and list over t
   t.deepEqual(listed.header.body?.case === 'listGroups' ? listed.header.body.value.groups : undefined, [{ group: 'billing', state: 'Stable', protocolType: 'consumer' }]);
 
   // A member's commit with its generation is stored; a stale generation and an outsider are refused.
-  log.append('orders', 0, [{ value: 'a' }, { value: 'b' }]);
+  await log.append('orders', 0, [{ value: 'a' }, { value: 'b' }]);
   await log.flush();
   const { memberId, generationId } = ms[0]!.m.commitIdentity;
   await conn.request({ case: 'offsetCommit', value: { group: 'billing', offsets: [{ topic: 'orders', partition: 0, offset: 1, metadata: '' }], memberId, generationId } });
