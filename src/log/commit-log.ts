@@ -130,6 +130,8 @@ function isAborted(signal: AbortSignal | undefined): boolean {
 
 /** CommitLog.prefetch on one partition's log. */
 async function prefetchSlice(log: PartitionLog, offset: number, maxBytes: number): Promise<number> {
+  // A closed sealed segment's indexes and the lookup's batch header are read on the pool first.
+  await log.prepareRead(offset);
   const slice = log.readSlice(offset, maxBytes);
   if (slice === null) return 0;
   try {
