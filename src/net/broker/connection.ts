@@ -18,7 +18,7 @@ import { errorFields, handle, type Reply } from './handlers.js';
 import { API_VERSION, MIN_API_VERSION, VERSION_2_KINDS, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from '../protocol/messages.js';
 import type { SharedPrefetch } from './server-support.js';
 import { prefetchRange, sendFileRange, type ColdReadOptions } from './zero-copy.js';
-import type { BrokerObserver, ConnectionStats, RequestObservation } from './server.js';
+import type { BrokerObserver, BrokerStats, ConnectionStats, RequestObservation } from './server.js';
 
 /** A connection stops reading while this many responses wait to be sent... */
 export const MAX_PENDING_REQUESTS = 64;
@@ -27,22 +27,8 @@ export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
 const U32_MAX = 0xffffffff;
 
-export interface Counters {
-  connectionsAccepted: number;
-  requests: number;
-  responses: number;
-  errors: number;
-  badFrames: number;
-  sendfileBytes: number;
-  prefetchedBytes: number;
-  coldFetches: number;
-  producedBytes: number;
-  maxPendingBytes: number;
-  transferTimeouts: number;
-  clampedWaits: number;
-  fetches: number;
-  multiFetches: number;
-}
+/** The broker-wide counters every connection adds to: BrokerStats without the live figures. */
+export type Counters = Omit<BrokerStats, 'connections' | 'perConnection'>;
 
 /**
  * A payload range is sent in steps of at most this much (one sendFileRange each):
