@@ -35,6 +35,8 @@ export async function writeGuardedJsonAsync(file: string, value: unknown, what =
     await fs.promises.rename(tmp, file);
     await fsyncDirAsync(path.dirname(file));
   } catch (err) {
+    // A half-written temporary file (ENOSPC) would hold space the disk has no more of.
+    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
     throw ioError(err, what, { path: file });
   }
 }
@@ -54,6 +56,7 @@ export function writeGuardedJson(file: string, value: unknown): void {
     fs.renameSync(tmp, file);
     fsyncDir(path.dirname(file));
   } catch (err) {
+    fs.rmSync(tmp, { force: true });
     throw ioError(err, 'writing metadata file failed', { path: file });
   }
 }

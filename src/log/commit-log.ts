@@ -254,6 +254,9 @@ export class CommitLog {
         this.recovery.partitions.push(r);
         this.recovery.droppedBatches += r.droppedBatches;
         this.recovery.droppedBytes += r.droppedBytes;
+        if (r.checkpointError !== undefined) {
+          this.logger.warn({ topic: r.topic, partition: r.partition, err: r.checkpointError }, `recovered ${r.topic}/${r.partition} but could not write its recovery point (disk full); the next crash scans from the older one`);
+        }
         if (!r.clean && (r.droppedBytes > 0 || r.droppedSegments > 0 || r.rebuiltIndexes > 0)) {
           this.logger.warn({ ...r }, `recovered ${r.topic}/${r.partition}: dropped ${r.droppedBatches} batches (${r.droppedBytes} bytes) and ${r.droppedSegments} segments, rebuilt ${r.rebuiltIndexes} indexes`);
         }

@@ -135,7 +135,15 @@ export class PartitionLog {
       await a.flush(a.writePosition);
       await a.flushIndexes();
       log.flushedPoint = { segmentBaseOffset: a.baseOffset, position: a.writePosition, nextOffset: a.nextOffset };
-      await log.writeCheckpoint(log.flushedPoint);
+      try {
+        await log.writeCheckpoint(log.flushedPoint);
+      } catch (err) {
+        // A full disk must not keep the data from being read (or a topic from being
+        // deleted to free space): the older point stays, and it is still true, since
+        // recovery never cuts the log before it. Later checkpoints try again.
+        if (!(err instanceof CommitLogError && err.code === ErrorCode.DISK_FULL)) throw err;
+        report.checkpointError = err.message;
+      }
     }
     return log;
   }

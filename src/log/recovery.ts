@@ -40,6 +40,12 @@ export interface PartitionRecoveryReport {
   /** Why the scan stopped where it did ('end of data' when nothing was dropped). */
   stopReason: string;
   durationMs: number;
+  /**
+   * Set when the recovery point could not be written after recovery because the disk
+   * is full: the log opened (every record is readable, appends get ERR_DISK_FULL) and
+   * the next crash scans from the older point again.
+   */
+  checkpointError?: string;
 }
 
 /** How recovery treats damage in a sealed segment that has later segments. */

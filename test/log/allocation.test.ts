@@ -179,5 +179,42 @@ test.serial('a small tmpfs fills up: the writer (a child process) gets ERR_DISK_
     t.is(again.latestOffset('t', 0), result.acked);
     t.is(again.read('t', 0, result.acked - 1)[0].offset, result.acked - 1);
     await again.close();
+    // A crash on a disk with not one free block: recovery cannot write its recovery
+    // point, and the log opens anyway with every record (the next crash scans again).
+    fillUp(path.join(mount, 'filler'));
+    fs.rmSync(path.join(data, '.clean-shutdown'), { force: true });
+    const crashed = await CommitLog.open({ dir: data, logger: quiet, retentionCheckIntervalMs: 0 });
+    t.false(crashed.recovery.clean);
+    t.is(crashed.latestOffset('t', 0), result.acked);
+    t.is(crashed.read('t', 0, 0)[0].offset, 0);
+    t.is(crashed.read('t', 0, result.acked - 1)[0].value?.length, 8192);
+    t.regex(crashed.recovery.partitions[0].checkpointError ?? '', /ENOSPC/);
+    await t.throwsAsync(crashed.append('t', 0, [{ value: Buffer.alloc(8192) }]), { code: ErrorCode.DISK_FULL });
+    await crashed.close();
+    fs.rmSync(path.join(mount, 'filler'));
+    // With space again, the next open writes its point and appends go on.
+    const freed = await CommitLog.open({ dir: data, logger: quiet, retentionCheckIntervalMs: 0 });
+    t.is(freed.latestOffset('t', 0), result.acked);
+    t.is(freed.recovery.partitions[0].checkpointError, undefined);
+    t.is((await freed.append('t', 0, [{ value: Buffer.from('after') }])).baseOffset, result.acked);
+    await freed.close();
   }
 });
+
+/** Writes a file until the filesystem has not one byte left. */
+function fillUp(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (let size = chunk.length; size >= 1; ) {
+      try {
+        fs.writeSync(fd, chunk, 0, size);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+        size = Math.floor(size / 2);
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
