@@ -179,7 +179,9 @@ function openActiveAt(segment: Segment, point: RecoveryPoint, report: PartitionR
   segment.flushPosition = point.position;
   segment.nextOffset = point.nextOffset;
   const relEnd = point.nextOffset - segment.baseOffset;
-  if (segment.cq.validate(point.position) && segment.tix.validate(Math.max(relEnd, 1), Math.max(point.position, 1))) {
+  const tix = segment.tix;
+  const covered = tix.entries === 0 || (segment.timeEntryCoversBatch(0, point.position) && segment.timeEntryCoversBatch(tix.entries - 1, point.position));
+  if (segment.cq.validate(point.position) && tix.validate(Math.max(relEnd, 1), Math.max(point.position, 1)) && covered) {
     segment.restoreMaxTimestamp(point.position);
     return;
   }
@@ -246,6 +248,10 @@ function trimTimeIndexTo(segment: Segment, from: number, expected: number): void
     lastRel = rel;
     lastPos = pos;
   }
+  // Sparse: dropping a backdated first entry (and everything after it) or a backdated
+  // last one only lengthens lookups.
+  if (k > 0 && !segment.timeEntryCoversBatch(0, from)) k = 0;
+  while (k > 0 && !segment.timeEntryCoversBatch(k - 1, from)) k--;
   tix.truncateTo(k);
 }
 

@@ -320,12 +320,24 @@ export class Segment {
    * (truncated, or zeroed from some entry on) would pass as valid and understate
    * maxTimestamp, and timestamp lookups would skip the segment.
    */
+  /**
+   * Whether a time-index entry's timestamp covers the batch it names (not backdated
+   * below that batch's MaxTimestamp). Checked for the first and last entries: a
+   * lowered entry in between is caught by the order check (it falls below the entry
+   * before it); a lowered first entry is not, and a lowered last one would make
+   * restoreMaxTimestamp (which reads the batches after it) start too low.
+   */
+  timeEntryCoversBatch(k: number, logEnd: number): boolean {
+    const pos = this.tix.positionAt(k);
+    return pos + BATCH_HEADER_BYTES <= logEnd && this.tix.timestampAt(k) >= readMaxTimestamp(this.data, pos);
+  }
+
   private sealedTimeIndexComplete(): boolean {
     const cq = this.cq;
     const tix = this.tix;
     if (cq.entries === 0 || tix.entries === 0 || tix.lastRelativeOffset !== cq.relativeOffsetAt(cq.entries - 1)) return false;
     const lastMaxTs = readMaxTimestamp(this.data, cq.positionAt(cq.entries - 1));
-    return tix.lastTimestamp >= lastMaxTs;
+    return tix.lastTimestamp >= lastMaxTs && this.timeEntryCoversBatch(0, this.fileBytes);
   }
 
   /**

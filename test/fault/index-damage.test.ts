@@ -18,16 +18,25 @@ import {
 
 // ---------------------------------------------------------------- consume queues
 
-/** deleted; scrambled: random bytes over the entries; backdated (.tix only): one middle entry's timestamp set before every record. */
-type IndexDamage = 'deleted' | 'scrambled' | 'backdated';
+/**
+ * deleted; scrambled: random bytes over the entries; backdated (.tix only): one middle
+ * entry's timestamp set before every record; backdated last (.tix only): the last entry's
+ * set to the one before it (before every record if it is the only one), still in order
+ * but below the batch it names.
+ */
+type IndexDamage = 'deleted' | 'scrambled' | 'backdated' | 'backdated last';
 
 function damageIndex(file: string, damage: IndexDamage, entryBytes: number, entries: number, r: Rng): void {
   if (damage === 'deleted') fs.rmSync(file);
   else if (damage === 'scrambled') writeAt(file, 0, randBytes(r, Math.max(1, entries) * entryBytes));
-  else {
+  else if (damage === 'backdated') {
     const ts = Buffer.alloc(8);
     ts.writeDoubleLE(T0 - 5);
     writeAt(file, Math.floor(entries / 2) * entryBytes, ts);
+  } else {
+    const last = Math.max(0, entries - 1);
+    const ts = last === 0 ? Buffer.from(new Float64Array([T0 - 5]).buffer) : fs.readFileSync(file).subarray((last - 1) * entryBytes, (last - 1) * entryBytes + 8);
+    writeAt(file, last * entryBytes, ts);
   }
 }
 
@@ -95,7 +104,7 @@ function checkTimeLookups(t: ExecutionContext, log: CommitLog, model: StoredReco
 }
 
 for (const target of ['active', 'sealed', 'every'] as const) {
-  for (const damage of ['deleted', 'scrambled', 'backdated'] as IndexDamage[]) {
+  for (const damage of ['deleted', 'scrambled', 'backdated', 'backdated last'] as IndexDamage[]) {
     for (const mode of openModes) {
       test(`a ${damage} .tix of ${target === 'every' ? 'every' : `the ${target}`} segment still gives exact offsetForTimestamp answers (open: ${mode})`, async (t) => {
         const seed = resolveSeed();
