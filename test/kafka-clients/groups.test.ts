@@ -1,6 +1,6 @@
 /**
  * Consumer groups of real Kafka clients on the Kafka listener: three member processes
- * of one client (kcat -G, confluent-kafka, kafkajs, kafka-python) split a 6-partition topic; when one leaves
+ * of one client (kcat -G, confluent-kafka, kafkajs, kafka-python, @platformatic/kafka) split a 6-partition topic; when one leaves
  * (SIGTERM: a clean LeaveGroup) and when one is SIGKILLed (its session expires) the
  * survivors take its partitions; after a broker restart a new member resumes at the
  * committed offsets. Members commit each record synchronously after printing it (kcat:
@@ -148,11 +148,9 @@ async function groupScenario(t: ExecutionContext, client: KafkaClient): Promise<
   await fresh.kill('SIGTERM');
 }
 
-// @platformatic/kafka 1.35 is not among them: now and then (1 run in 3 here) a member
-// hands out records of a partition the rebalance just moved away from it, answers to a
-// long-poll Fetch it sent before the rebalance and does not drop (a Kafka broker does
-// not check assignments on Fetch either), so "exactly once while stable" fails on the
-// client's side; the broker's view (`commitlog groups describe`) matched the members'.
-for (const client of ['kcat', 'confluent', 'kafkajs', 'kafka-python'] as const) {
+// The @platformatic/kafka driver drops records of partitions no longer assigned to it
+// (drivers/platformatic.ts says why): its stream hands out answers to a Fetch sent
+// before a rebalance.
+for (const client of ['kcat', 'confluent', 'kafkajs', 'kafka-python', 'platformatic'] as const) {
   (skipFor([client]) ? test.skip : test)(`a group of three ${client} processes splits, rebalances on leave and kill, resumes after a broker restart`, (t) => groupScenario(t, client));
 }

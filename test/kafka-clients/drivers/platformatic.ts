@@ -116,6 +116,14 @@ async function group(spec: Spec): Promise<void> {
   });
   for await (const m of stream) {
     if (stopping) break;
+    // The stream hands out what a Fetch sent before a rebalance returns, for partitions
+    // the member may no longer own (platformatic/kafka 1.x; a Kafka broker does not check
+    // assignments on Fetch). An application of this client must drop those itself.
+    const mine = consumer.assignments?.find((a) => a.topic === m.topic)?.partitions ?? [];
+    if (!mine.includes(m.partition)) {
+      out({ dropped: { partition: m.partition, offset: Number(m.offset) } });
+      continue;
+    }
     out({ record: recordJson(m) });
     await m.commit();
   }
