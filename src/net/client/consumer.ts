@@ -14,8 +14,10 @@
  * (a commit) may wait behind the long poll in flight, up to maxWaitMs. A fetch response is whole batches, the first
  * of which may start before the offset asked for; its records below that offset are
  * skipped. Keys, values and header values are views of the response's buffer. The
- * fetching itself (connections, checks, resets, reconnects) is consumer-fetcher.ts's;
- * this module owns the queue of what is handed out, positions, start and commits.
+ * fetching itself (connections, checks, resets, reconnects) is consumer-fetcher.ts's,
+ * the options (their defaults and validation) consumer-options.ts's, the connection
+ * and its retried requests consumer-link.ts's; this module owns the queue of what is
+ * handed out, positions, start and commits.
  *
  * Positions and commits (Kafka's poll semantics): a partition's position is the offset
  * after the last record the iterator handed out. `commit()` commits every partition's
@@ -60,82 +62,17 @@
 import { CommitLogError, ErrorCode, invalidArgument } from '../../errors.js';
 import type { Logger } from '../../log/commit-log.js';
 import type { LogRecord } from '../../log/record.js';
-import {
-  backoffMs,
-  intOption,
-  isRetriable,
-  parseBroker,
-  retryPolicy,
-  sleep,
-  type ClientOptions,
-  type ConsumerRecord,
-  type RetryOptions,
-  type RetryPolicy,
-} from './client-types.js';
-import { Connection, type ConnectionOptions, type Response } from './connection.js';
-import { Fetcher, type AutoOffsetReset, type Fetched, type OffsetReset, type PartitionState } from './consumer-fetcher.js';
-import { ConsumerGroup, resolveGroupOptions, type GroupOptions } from './consumer-group.js';
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js';
-import type { PartitionMetadata, RequestBody } from '../protocol/messages.js';
+import type { ConsumerRecord } from './client-types.js';
+import type { ConnectionOptions } from './connection.js';
+import { Fetcher, type Fetched, type PartitionState } from './consumer-fetcher.js';
+import { ConsumerGroup, type GroupOptions } from './consumer-group.js';
+import { ConsumerLink } from './consumer-link.js';
+import { resolveConsumerOptions, type ConsumerOptions, type ConsumerStart } from './consumer-options.js';
+import type { PartitionMetadata } from '../protocol/messages.js';
 
 export type { AutoOffsetReset, OffsetReset } from './consumer-fetcher.js';
 export type { GroupOptions } from './consumer-group.js';
-
-/** Where partitions without a committed offset start: an offset, the first record at or after a time, or either end. */
-export type ConsumerStart = 'earliest' | 'latest' | number | Date;
-
-export interface ConsumerOptions extends ClientOptions, RetryOptions, GroupOptions {
-  topic: string;
-  /**
-   * Partitions to read (Kafka's assign()); default all of the topic's, or, with
-   * `group`, those the group assigns this member (Kafka's subscribe(); consumer-group.ts).
-   */
-  partitions?: number[];
-  /** Default 'earliest' (as CommitLog.tail). */
-  from?: ConsumerStart;
-  /**
-   * Consumer group whose committed offsets are resumed from and committed to. Without
-   * `partitions` the consumer joins the group and reads only the partitions assigned
-   * to it, which move between the group's members as they join and leave.
-   */
-  group?: string;
-  /** Commit consumed positions this often (needs group); default 0: only commit() commits. */
-  autoCommitIntervalMs?: number;
-  /** Soft cap of one partition's batches in a fetch response; default 1 MiB. */
-  maxBytes?: number;
-  /**
-   * Soft cap of one whole fetch response (all partitions; Kafka's fetch.max.bytes);
-   * default 4 MiB or maxFrameBytes less 256 KiB, whichever is smaller (measured: a
-   * 16-partition catch-up ran slower with 8 and 16 MiB responses, which are received
-   * and decoded whole before their first record is handed out; bench/multi-fetch.ts).
-   * The first partition with data always gets at least one batch.
-   */
-  fetchMaxBytes?: number;
-  /** How long a fetch at the end of a partition waits for new records; default 500. */
-  maxWaitMs?: number;
-  /** A fetch returns early once this many bytes are there; default 1. */
-  minBytes?: number;
-  /** Check every fetched batch's CRC32C (Kafka's check.crcs); default true. Framing and decoding are checked either way. */
-  checkCrcs?: boolean;
-  /**
-   * A position out of range continues at the log start ('earliest', default: skips
-   * only what is gone), at the log end ('latest': skips everything stored), or fails
-   * the partition ('none'). Where partitions without a committed offset start is `from`.
-   */
-  autoOffsetReset?: AutoOffsetReset;
-  /** Called with every reset autoOffsetReset makes (it is logged as well). */
-  onOffsetReset?: (reset: OffsetReset) => void;
-  /** Where resets are reported (warn); default: a line on stderr. */
-  logger?: Logger;
-  /**
-   * How long a partition, or connect(), keeps retrying a broker that cannot be reached
-   * (or is shutting down) before it fails with the last error. Default 120000.
-   */
-  reconnectTimeoutMs?: number;
-  /** Attempts after consecutive retriable failures, per partition; default unlimited: reconnectTimeoutMs bounds them. */
-  retries?: number;
-}
-
+export type { ConsumerOptions, ConsumerStart } from './consumer-options.js';
 
 /**
  * Fetched records waiting to be handed out, in the order they arrived; or a marker
@@ -159,18 +96,8 @@ interface Waiter {
 /** Marks a partition given up in a rebalance: the fetcher leaves it alone (it is no longer in `states`). */
 const REVOKED = new CommitLogError(ErrorCode.INVALID_ARGUMENT, 'partition revoked from this group member');
 
-/** Fetched chunks a partition may hold before its next fetch waits. */
-const MAX_BUFFERED_CHUNKS = 2;
-const FRAME_HEADROOM_BYTES = 4096;
-/** Room for a MultiFetch response's header (its per-partition results) within maxFrameBytes. */
-const MULTI_FETCH_HEADROOM_BYTES = 256 * 1024;
 const DONE: IteratorResult<ConsumerRecord> = Object.freeze({ done: true, value: undefined });
 const NO_RECORDS: LogRecord[] = [];
-
-const stderrLogger: Logger = {
-  info: () => undefined,
-  warn: (fields, message) => process.stderr.write(`commitlog consumer: ${message} ${JSON.stringify(fields)}\n`),
-};
 
 export class Consumer implements AsyncIterable<ConsumerRecord> {
   readonly topic: string;
@@ -179,10 +106,9 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private readonly wantedPartitions: number[] | undefined;
   private readonly from: ConsumerStart;
   private readonly autoCommitIntervalMs: number;
-  private readonly retries: number;
-  private readonly retry: RetryPolicy;
-  private readonly reconnectTimeoutMs: number;
   private readonly fetcher: Fetcher;
+  /** The connection and the requests on it (consumer-link.ts). */
+  private readonly link: ConsumerLink;
 
   private readonly states = new Map<number, PartitionState>();
   private readonly pendingSeeks = new Map<number, number>();
@@ -191,8 +117,6 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private waiters: Waiter[] = [];
   /** The partition of the record handed out last, until the user asks for the next. */
   private lastYielded: PartitionState | undefined;
-  private control: Connection | undefined;
-  private controlConnecting: Promise<Connection> | undefined;
   private starting: Promise<void> | undefined;
   private started = false;
   private failure: unknown;
@@ -206,89 +130,27 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private readonly logger: Logger;
 
   constructor(options: ConsumerOptions) {
-    if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object');
-    const { host, port } = parseBroker(options.broker);
-    if (typeof options.topic !== 'string' || options.topic.length === 0) throw invalidArgument('topic must be a non-empty string');
-    this.topic = options.topic;
-    if (options.group !== undefined && (typeof options.group !== 'string' || options.group.length === 0)) {
-      throw invalidArgument('group must be a non-empty string');
-    }
-    this.group = options.group;
-    if (options.partitions !== undefined) {
-      if (!Array.isArray(options.partitions) || options.partitions.length === 0 || !options.partitions.every((p) => Number.isInteger(p) && p >= 0)) {
-        throw invalidArgument('partitions must be a non-empty list of non-negative integers');
-      }
-      this.wantedPartitions = [...new Set(options.partitions)].sort((a, b) => a - b);
-    }
-    const from = options.from ?? 'earliest';
-    const validFrom = from === 'earliest' || from === 'latest' || (typeof from === 'number' && Number.isSafeInteger(from) && from >= 0)
-      || (from instanceof Date && Number.isFinite(from.getTime()));
-    if (!validFrom) throw invalidArgument(`from must be 'earliest', 'latest', an offset or a Date, got ${String(from)}`);
-    this.from = from;
-    this.autoCommitIntervalMs = intOption('autoCommitIntervalMs', options.autoCommitIntervalMs, 0);
-    if (this.autoCommitIntervalMs > 0 && this.group === undefined) throw invalidArgument('autoCommitIntervalMs needs a group');
-    const maxFrameBytes = intOption('maxFrameBytes', options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 64 * 1024, 0xffffffff);
-    const maxBytes = intOption('maxBytes', options.maxBytes, 1024 * 1024, 1, Math.min(maxFrameBytes - FRAME_HEADROOM_BYTES, 0xffffffff));
-    const maxWaitMs = intOption('maxWaitMs', options.maxWaitMs, 500, 0, 0xffffffff);
-    const minBytes = intOption('minBytes', options.minBytes, 1, 0, 0xffffffff);
-    const fetchMaxBytes = intOption('fetchMaxBytes', options.fetchMaxBytes, Math.min(4 * 1024 * 1024, maxFrameBytes - MULTI_FETCH_HEADROOM_BYTES),
-      1, Math.min(maxFrameBytes - MULTI_FETCH_HEADROOM_BYTES, 0xffffffff));
-    this.retries = intOption('retries', options.retries, Number.MAX_SAFE_INTEGER);
-    this.retry = retryPolicy(options);
-    this.reconnectTimeoutMs = intOption('reconnectTimeoutMs', options.reconnectTimeoutMs, 120_000, 0);
-    if (options.checkCrcs !== undefined && typeof options.checkCrcs !== 'boolean') throw invalidArgument(`checkCrcs must be a boolean, got ${String(options.checkCrcs)}`);
-    const autoOffsetReset: AutoOffsetReset = options.autoOffsetReset ?? 'earliest';
-    if (autoOffsetReset !== 'earliest' && autoOffsetReset !== 'latest' && autoOffsetReset !== 'none') {
-      throw invalidArgument(`autoOffsetReset must be 'earliest', 'latest' or 'none', got ${String(autoOffsetReset)}`);
-    }
-    if (options.onOffsetReset !== undefined && typeof options.onOffsetReset !== 'function') throw invalidArgument('onOffsetReset must be a function');
-    const requestTimeoutMs = intOption('requestTimeoutMs', options.requestTimeoutMs, 30_000, 1);
-    this.connectionOptions = {
-      host,
-      port,
-      clientId: options.clientId,
-      connectTimeoutMs: options.connectTimeoutMs,
-      requestTimeoutMs,
-      maxFrameBytes,
-    };
-    this.logger = options.logger ?? stderrLogger;
-    this.groupOptions = {
-      sessionTimeoutMs: options.sessionTimeoutMs, rebalanceTimeoutMs: options.rebalanceTimeoutMs, heartbeatIntervalMs: options.heartbeatIntervalMs,
-      groupInstanceId: options.groupInstanceId, assignors: options.assignors, onAssigned: options.onAssigned, onRevoked: options.onRevoked,
-    };
-    if (this.group === undefined || this.wantedPartitions !== undefined) {
-      for (const name of Object.keys(this.groupOptions) as (keyof GroupOptions)[]) {
-        if (this.groupOptions[name] !== undefined) throw invalidArgument(`${name} needs group membership: options.group without options.partitions`);
-      }
-    } else {
-      resolveGroupOptions(this.groupOptions);
-    }
+    const settings = resolveConsumerOptions(options);
+    this.topic = settings.topic;
+    this.group = settings.group;
+    this.wantedPartitions = settings.wantedPartitions;
+    this.from = settings.from;
+    this.autoCommitIntervalMs = settings.autoCommitIntervalMs;
+    this.connectionOptions = settings.connectionOptions;
+    this.logger = settings.logger;
+    this.groupOptions = settings.groupOptions;
+    this.link = new ConsumerLink(settings.connectionOptions, settings.retries, settings.retry, settings.reconnectTimeoutMs, () => this.closed);
     // The fetcher's view of this consumer: a getter cannot close over `this` otherwise.
     const consumer = this;
     this.fetcher = new Fetcher(
-      {
-        topic: this.topic,
-        maxBytes,
-        fetchMaxBytes,
-        maxWaitMs,
-        minBytes,
-        fetchTimeoutMs: requestTimeoutMs + maxWaitMs,
-        maxBufferedChunks: MAX_BUFFERED_CHUNKS,
-        checkCrcs: options.checkCrcs ?? true,
-        autoOffsetReset,
-        onOffsetReset: options.onOffsetReset,
-        logger: this.logger,
-        retries: this.retries,
-        retry: this.retry,
-        reconnectTimeoutMs: this.reconnectTimeoutMs,
-      },
+      settings.fetcher,
       {
         get running() {
           return consumer.started && !consumer.closed && consumer.failure === undefined;
         },
         enqueue: (s, item) => this.enqueue(s, item),
         jump: (s, offset) => this.jump(s, offset),
-        connection: () => this.controlConnection(),
+        connection: () => this.link.connection(),
       },
     );
   }
@@ -464,9 +326,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   // ---- start ----------------------------------------------------------------------
 
   private async start(): Promise<void> {
-    const metadata = await this.controlRequest({ case: 'metadata', value: { topics: [this.topic] } });
-    const body = metadata.header.body;
-    const topicMeta = body?.case === 'metadata' ? body.value.topics.find((t) => t.name === this.topic) : undefined;
+    const topicMeta = await this.link.topicMetadata(this.topic);
     if (topicMeta === undefined || topicMeta.partitions.length === 0) {
       throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `unknown topic ${this.topic}`, { topic: this.topic });
     }
@@ -493,7 +353,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private async resolveStarts(partitions: number[], byPartition: Map<number, PartitionMetadata>): Promise<PartitionState[]> {
     const committed = new Map<number, number>();
     if (this.group !== undefined && partitions.length > 0) {
-      const response = await this.controlRequest({ case: 'offsetFetch', value: { group: this.group, topic: this.topic, partitions } });
+      const response = await this.link.request({ case: 'offsetFetch', value: { group: this.group, topic: this.topic, partitions } });
       const fetched = response.header.body;
       if (fetched?.case === 'offsetFetch') for (const c of fetched.value.offsets) if (c.offset >= 0) committed.set(c.partition, c.offset);
     }
@@ -534,9 +394,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       topic: this.topic,
       group: this.group!,
       partitionCount: async (topic) => {
-        const response = await this.controlRequest({ case: 'metadata', value: { topics: [topic] } });
-        const body = response.header.body;
-        const meta = body?.case === 'metadata' ? body.value.topics.find((t) => t.name === topic) : undefined;
+        const meta = await this.link.topicMetadata(topic);
         if (meta === undefined) throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `unknown topic ${topic}`, { topic });
         return meta.partitions.length;
       },
@@ -553,9 +411,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
 
   private async addPartitions(partitions: number[]): Promise<void> {
     if (this.closed) return;
-    const response = await this.controlRequest({ case: 'metadata', value: { topics: [this.topic] } });
-    const body = response.header.body;
-    const meta = body?.case === 'metadata' ? body.value.topics.find((t) => t.name === this.topic) : undefined;
+    const meta = await this.link.topicMetadata(this.topic);
     const byPartition = new Map<number, PartitionMetadata>((meta?.partitions ?? []).map((p) => [p.partition, p]));
     const added = await this.resolveStarts(partitions.filter((p) => !this.states.has(p)), byPartition);
     for (const p of partitions) this.pendingSeeks.delete(p);
@@ -593,7 +449,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     if (from === 'earliest') return meta.earliestOffset;
     if (from === 'latest') return meta.latestOffset;
     if (typeof from === 'number') return from;
-    const response = await this.controlRequest({
+    const response = await this.link.request({
       case: 'listOffsets', value: { topic: this.topic, partition: meta.partition, spec: 'TIMESTAMP', timestamp: from.getTime() },
     });
     const body = response.header.body;
@@ -619,7 +475,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       if (moved.length === 0) return;
       // A member commits with its generation (the coordinator refuses a stale one).
       const member = this.membership?.identity;
-      await this.controlRequest({
+      await this.link.request({
         case: 'offsetCommit',
         value: {
           group,
@@ -635,39 +491,6 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     const result = this.commitChain.then(run, run);
     this.commitChain = result.catch(() => undefined);
     return result;
-  }
-
-  /** The connection for metadata, offsets and commits, reconnecting with backoff. */
-  private controlConnection(): Promise<Connection> {
-    if (this.control !== undefined && this.control.isOpen) return Promise.resolve(this.control);
-    this.controlConnecting ??= this.retrying(() => Connection.connect(this.connectionOptions))
-      .then((conn) => {
-        this.control = conn;
-        return conn;
-      })
-      .finally(() => {
-        this.controlConnecting = undefined;
-      });
-    return this.controlConnecting;
-  }
-
-  /** A request on the control connection, sent again after a retriable failure (all of them are idempotent). */
-  private controlRequest(body: RequestBody): Promise<Response> {
-    return this.retrying(async () => (await this.controlConnection()).request(body));
-  }
-
-  /** Runs `attempt` until it succeeds, fails for good, or retrying is over (reconnectTimeoutMs, `retries`, close()). */
-  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
-    const started = Date.now();
-    for (let n = 0; ; n++) {
-      try {
-        return await attempt();
-      } catch (err) {
-        const elapsed = Date.now() - started;
-        if (!isRetriable(err) || n >= this.retries || elapsed >= this.reconnectTimeoutMs || this.closed) throw err;
-        await sleep(Math.min(backoffMs(n, this.retry.backoffMs, this.retry.backoffMaxMs), this.reconnectTimeoutMs - elapsed));
-      }
-    }
   }
 
   private stateOf(partition: number): PartitionState {
@@ -696,14 +519,6 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     for (const s of this.states.values()) this.fetcher.stop(s);
   }
 
-  /** Closes the connection; at once when nothing but the fetcher's long poll is in flight on it (nothing to wait for). */
-  private async closeConnection(): Promise<void> {
-    const conn = this.control;
-    if (conn === undefined) return;
-    if (conn.inFlight <= (this.fetcher.fetching ? 1 : 0)) conn.destroy();
-    else await conn.close();
-  }
-
   private async shutdown(): Promise<void> {
     let commitError: unknown;
     // Leaving the group revokes every partition first: their positions are committed.
@@ -723,9 +538,9 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     this.chunks = [];
     this.chunkHead = 0;
     await this.starting?.catch(() => undefined);
-    await this.controlConnecting?.catch(() => undefined);
+    await this.link.idle();
     this.fetcher.close();
-    await this.closeConnection();
+    await this.link.close(this.fetcher.fetching);
     if (commitError !== undefined) throw commitError;
   }
 
