@@ -7,20 +7,25 @@
  * fails with ERR_LOCKED), recovers every partition (see recovery.ts), then removes the
  * `.clean-shutdown` marker before any append can happen. close() flushes everything,
  * checkpoints exact ends and writes the marker again.
+ *
+ * Lookups of topics and partitions and every read (records, slices, offsets, waits,
+ * prefetch, tail) live in the base class, CommitLogReads (commit-log-reads.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { setMaxListeners } from 'node:events';
 import { CommitLogError, ErrorCode, invalidArgument, ioError } from '../errors.js';
 import { fsyncDirAsync, readGuardedJson, writeGuardedJsonAsync } from '../index/checkpoint.js';
 import * as native from '../native.js';
-import type { LogRecord, ProducerRecord } from './record.js';
-import { PartitionLog, type AppendResult, type FlushHooks, type FlushPolicy, type LogSlice } from './partition-log.js';
+import type { ProducerRecord } from './record.js';
+import { PartitionLog, type AppendResult, type FlushHooks, type FlushPolicy } from './partition-log.js';
 import type { PartitionRecoveryReport } from './recovery.js';
 import { SegmentCache } from './segment-cache.js';
 import { ProducerIdAllocator } from './producer-ids.js';
 import { ensureLimitsFor, forEachLimited } from './limits.js';
 import { DEFAULT_TOPIC_CONFIG, ensureTopicName, resolveTopicConfig, type TopicConfig } from './topic-config.js';
+import { CommitLogReads, ensurePositiveInt, type Topic } from './commit-log-reads.js';
+
+export type { StartPosition, TailOptions } from './commit-log-reads.js';
 
 export interface Logger {
   info(fields: object, message: string): void;
@@ -90,15 +95,6 @@ export interface TopicDescription {
   partitions: PartitionDescription[];
 }
 
-export type StartPosition = number | 'earliest' | 'latest';
-
-export interface TailOptions {
-  from?: StartPosition;
-  /** Batches read per step. Default 1 MiB. */
-  maxBytes?: number;
-  signal?: AbortSignal;
-}
-
 const LOCK_FILE = '.lock';
 /**
  * Partitions opened (or created) at once, and background flushes and checkpoints in
@@ -116,58 +112,19 @@ const stderrLogger: Logger = {
   warn: (fields, message) => process.stderr.write(`commitlog: ${message} ${JSON.stringify(fields)}\n`),
 };
 
-interface Topic {
-  name: string;
-  config: TopicConfig;
-  partitions: PartitionLog[];
-  /** addPartitions is running. */
-  growing?: boolean;
-}
-
-function isAborted(signal: AbortSignal | undefined): boolean {
-  return signal !== undefined && signal.aborted;
-}
-
-/** CommitLog.prefetch on one partition's log. */
-async function prefetchSlice(log: PartitionLog, offset: number, maxBytes: number): Promise<number> {
-  // A closed sealed segment's indexes and the lookup's batch header are read on the pool first.
-  await log.prepareRead(offset);
-  const slice = log.readSlice(offset, maxBytes);
-  if (slice === null) return 0;
-  try {
-    const data = slice.segment.data;
-    const end = slice.position + slice.length;
-    const cold = native.firstNonResident(data.buffer as ArrayBuffer, data.byteOffset + slice.position, slice.length) - data.byteOffset;
-    if (cold >= end) return 0;
-    return await native.prefetch(slice.fd, cold, end - cold, { path: slice.segment.logPath, topic: log.topic, partition: log.partition });
-  } finally {
-    // Held until the pool job is done, so the segment's fd cannot close under it.
-    slice.release();
-  }
-}
-
-function ensurePositiveInt(name: string, v: number | undefined, fallback: number, min = 1): number {
-  if (v === undefined) return fallback;
-  if (!Number.isSafeInteger(v) || v < min) throw invalidArgument(`${name} must be an integer >= ${min}, got ${String(v)}`);
-  return v;
-}
-
-export class CommitLog {
-  readonly dir: string;
+export class CommitLog extends CommitLogReads {
   readonly recovery: RecoveryReport;
-  private readonly topics = new Map<string, Topic>();
   private readonly cache: SegmentCache;
   private readonly logger: Logger;
   private readonly settings: Required<Omit<CommitLogOptions, 'dir' | 'topicDefaults' | 'logger' | 'hooks'>> & { hooks: FlushHooks };
   private readonly defaults: TopicConfig;
   private lockFd: number;
-  private closed = false;
   private timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | null = null;
   private producerIds: ProducerIdAllocator | null = null;
 
   private constructor(dir: string, lockFd: number, settings: CommitLog['settings'], defaults: TopicConfig, logger: Logger) {
-    this.dir = dir;
+    super(dir);
     this.lockFd = lockFd;
     this.settings = settings;
     this.defaults = defaults;
@@ -353,27 +310,6 @@ export class CommitLog {
     for (const t of this.topics.values()) yield* t.partitions;
   }
 
-  private ensureOpen(): void {
-    if (this.closed) throw new CommitLogError(ErrorCode.LOG_CLOSED, `commit log ${this.dir} is closed`, { path: this.dir });
-  }
-
-  private topicOf(name: string): Topic {
-    this.ensureOpen();
-    ensureTopicName(name);
-    const topic = this.topics.get(name);
-    if (topic === undefined) throw new CommitLogError(ErrorCode.UNKNOWN_TOPIC, `unknown topic ${name}`, { topic: name });
-    return topic;
-  }
-
-  /** The partition's log; ERR_UNKNOWN_TOPIC / ERR_UNKNOWN_PARTITION otherwise. */
-  partition(topic: string, partition: number): PartitionLog {
-    const t = this.topicOf(topic);
-    if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions.length) {
-      throw new CommitLogError(ErrorCode.UNKNOWN_PARTITION, `topic ${topic} has no partition ${String(partition)} (it has ${t.partitions.length})`, { topic, partition: Number.isInteger(partition) ? partition : undefined });
-    }
-    return t.partitions[partition];
-  }
-
   /** Creates a topic; ERR_TOPIC_EXISTS if it exists. */
   async createTopic(name: string, config: Partial<TopicConfig> = {}): Promise<TopicDescription> {
     this.ensureOpen();
@@ -488,134 +424,6 @@ export class CommitLog {
       return this.partition(topic, partition).appendBatch(batch);
     } catch (err) {
       return Promise.reject(err);
-    }
-  }
-
-  /**
-   * Records from `offset`, up to about `maxBytes` of batches (at least one batch).
-   * Synchronous: batches whose pages are not in the page cache (old data, a cold start)
-   * are read from disk right here, on the event loop. To keep the loop free, await
-   * `prefetch()` with the same arguments first, or use `tail()`, which does.
-   */
-  read(topic: string, partition: number, offset: number, options: { maxBytes?: number } = {}): LogRecord[] {
-    const maxBytes = ensurePositiveInt('maxBytes', options.maxBytes, 1024 * 1024);
-    return this.partition(topic, partition).read(offset, maxBytes);
-  }
-
-  /** Byte range of whole batches from `offset`, held until release() (for zero-copy transfer). */
-  readSlice(topic: string, partition: number, offset: number, maxBytes: number): LogSlice | null {
-    return this.partition(topic, partition).readSlice(offset, ensurePositiveInt('maxBytes', maxBytes, 1));
-  }
-
-  earliestOffset(topic: string, partition: number): number {
-    return this.partition(topic, partition).logStartOffset;
-  }
-
-  /**
-   * The latest offset a reader sees: the high watermark (under `sync`, the end of what
-   * is flushed; under `async`/`os`, the log end offset). What `tail({ from: 'latest' })`,
-   * ListOffsets LATEST and the broker's Metadata report.
-   */
-  latestOffset(topic: string, partition: number): number {
-    return this.partition(topic, partition).highWatermark;
-  }
-
-  /** The log end offset: one past the last record written (where the next append goes). */
-  logEndOffset(topic: string, partition: number): number {
-    return this.partition(topic, partition).nextOffset;
-  }
-
-  offsetForTimestamp(topic: string, partition: number, timestamp: number): number | null {
-    if (!Number.isFinite(timestamp)) throw invalidArgument(`timestamp must be a finite number, got ${timestamp}`);
-    return this.partition(topic, partition).offsetForTimestamp(timestamp);
-  }
-
-  /** Resolves true once `offset` exists, false on timeout or abort. */
-  waitForData(topic: string, partition: number, offset: number, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
-    try {
-      return this.partition(topic, partition).waitForData(offset, options.timeoutMs, options.signal);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  /**
-   * waitForData over several partitions at once: resolves with the index in `wanted`
-   * of the first partition whose high watermark passes its offset (at once when one
-   * already has), or -1 when `timeoutMs` passes or `signal` aborts first. The waits of
-   * the other partitions end with it. A partition that is closed or deleted counts as
-   * ready (its reader then gets the error). No polling: each wait wakes on append.
-   */
-  async waitForAny(wanted: readonly { topic: string; partition: number; offset: number }[], options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<number> {
-    if (wanted.length === 0) return -1;
-    const done = new AbortController();
-    setMaxListeners(0, done.signal); // one listener per partition waited on
-    const outer = options.signal;
-    const onAbort = (): void => done.abort();
-    if (outer?.aborted) return -1;
-    outer?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const waits = wanted.map((w, i) =>
-        this.waitForData(w.topic, w.partition, w.offset, { timeoutMs: options.timeoutMs, signal: done.signal }).then(
-          (arrived) => (arrived ? i : -1),
-          () => i,
-        ));
-      // The first partition ready wins; timeouts and the abort all resolve -1 together.
-      return await new Promise<number>((resolve) => {
-        let pending = waits.length;
-        for (const w of waits) {
-          void w.then((i) => {
-            if (i >= 0) resolve(i);
-            else if (--pending === 0) resolve(-1);
-          });
-        }
-      });
-    } finally {
-      outer?.removeEventListener('abort', onAbort);
-      done.abort();
-    }
-  }
-
-  /**
-   * Reads the batches `read(topic, partition, offset, { maxBytes })` would return into
-   * the page cache on libuv's thread pool, unless their pages are all resident already
-   * (mincore). Resolves with the bytes read from the file (0 when nothing was cold).
-   * Locating the range reads the first batch's header (one page) on the calling thread.
-   */
-  async prefetch(topic: string, partition: number, offset: number, options: { maxBytes?: number } = {}): Promise<number> {
-    const maxBytes = ensurePositiveInt('maxBytes', options.maxBytes, 1024 * 1024);
-    return prefetchSlice(this.partition(topic, partition), offset, maxBytes);
-  }
-
-  /**
-   * Every record from `from` on, waiting for new ones at the end (no polling). Ends
-   * when `signal` aborts or the log closes. Each step's batches are made resident on
-   * the thread pool (prefetch) before they are decoded, so tailing cold data does not
-   * wait for the disk on the event loop.
-   */
-  async *tail(topic: string, partition: number, options: TailOptions = {}): AsyncGenerator<LogRecord> {
-    const log = this.partition(topic, partition);
-    const maxBytes = ensurePositiveInt('maxBytes', options.maxBytes, 1024 * 1024);
-    const from = options.from ?? 'earliest';
-    let next = from === 'earliest' ? log.logStartOffset : from === 'latest' ? log.highWatermark : from;
-    const signal = options.signal;
-    while (!isAborted(signal)) {
-      if (this.closed) return;
-      await prefetchSlice(log, next, maxBytes);
-      if (this.closed || isAborted(signal)) return;
-      const records = log.read(next, maxBytes);
-      if (records.length === 0) {
-        await log.waitForData(next, undefined, signal).catch((err: unknown) => {
-          if (err instanceof CommitLogError && err.code === ErrorCode.LOG_CLOSED) return false;
-          throw err;
-        });
-        continue;
-      }
-      for (const r of records) {
-        yield r;
-        if (isAborted(signal)) return;
-      }
-      next = records[records.length - 1].offset + 1;
     }
   }
 
