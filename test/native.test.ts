@@ -58,6 +58,30 @@ test('crc32c of a 1 MiB random buffer equals a pure-JS table implementation, who
   t.is(typeof native.crc32cHardware, 'boolean');
 });
 
+test('crc32c equals the pure-JS table for every length around the three-lane blocks (12 KiB) and at every start alignment', (t) => {
+  const data = crypto.randomBytes(64 * 1024);
+  const lengths = new Set<number>();
+  for (const block of [0, 1, 2, 3, 4, 5]) {
+    for (let d = -17; d <= 17; d++) lengths.add(block * 12288 + d);
+  }
+  for (let i = 0; i < 200; i++) lengths.add(crypto.randomInt(0, 60 * 1024));
+  const wrong: string[] = [];
+  for (const length of lengths) {
+    if (length < 0) continue;
+    for (const start of [0, 1, 3, 7, 8, 13]) {
+      if (start + length > data.length) continue;
+      const want = crc32cJs(data.subarray(start, start + length));
+      if (native.crc32c(data, start, start + length) !== want) wrong.push(`[${start}, ${start + length})`);
+    }
+  }
+  t.deepEqual(wrong, []);
+  // All zeros and all ones over several blocks: no lane's register may be lost.
+  for (const fill of [0x00, 0xff]) {
+    const b = Buffer.alloc(5 * 12288 + 11, fill);
+    t.is(native.crc32c(b), crc32cJs(b), `fill ${fill}`);
+  }
+});
+
 test('crc32c with a range outside the data throws ERR_INVALID_ARGUMENT', (t) => {
   const data = Buffer.alloc(16);
   t.throws(() => native.crc32c(data, 0, 17), invalidArgument);
