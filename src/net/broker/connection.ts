@@ -112,8 +112,7 @@ export class Connection {
     socket.on('error', (err) => shared.logger.info({ connection: this.remote, err: String(err) }, 'connection failed'));
     socket.once('close', () => {
       this.polls.abort();
-      this.polls.abort();
-    this.abort.abort();
+      this.abort.abort();
     });
   }
 
