@@ -12,21 +12,12 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { Producer } from '../../src/net/client/producer.js';
-import { assertAvailable, createTopic, groupMember, skipFor, startBroker, type BrokerProcess, type KafkaClient, type Proc, type SeenRecord } from './harness.js';
+import { assertAvailable, createTopic, groupMember, lastAssignment, skipFor, startBroker, type BrokerProcess, type KafkaClient, type Proc, type SeenRecord } from './harness.js';
 
 const PARTITIONS = 6;
 const PER_PARTITION = 5;
 const ALL = [0, 1, 2, 3, 4, 5];
 const WAIT_MS = 60_000;
-
-function lastAssignment(p: Proc): number[] | undefined {
-  for (let i = p.lines.length - 1; i >= 0; i--) {
-    const l = p.lines[i]!;
-    if ('assigned' in l) return l.assigned as number[];
-    if ('revoked' in l) return [];
-  }
-  return undefined;
-}
 
 function records(p: Proc): SeenRecord[] {
   return p.lines.filter((l) => 'record' in l).map((l) => l.record as SeenRecord);

@@ -417,6 +417,16 @@ export function groupMember(t: ExecutionContext, client: KafkaClient, spec: Grou
   return spawnProc(t, ...driverCommand(client, 'group', spec), name);
 }
 
+/** A group member's current partitions: its last {assigned} line, [] after a {revoked}, undefined before either. */
+export function lastAssignment(p: Proc): number[] | undefined {
+  for (let i = p.lines.length - 1; i >= 0; i--) {
+    const l = p.lines[i]!;
+    if ('assigned' in l) return l.assigned as number[];
+    if ('revoked' in l) return [];
+  }
+  return undefined;
+}
+
 function kcatGroupLine(line: string): Record<string, unknown> | undefined {
   if (line.startsWith('{')) return { record: kcatJson(JSON.parse(line) as Record<string, unknown>) };
   const m = /rebalanced \(memberid [^)]*\): (assigned|revoked): (.*)$/.exec(line);

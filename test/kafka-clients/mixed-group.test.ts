@@ -8,18 +8,8 @@
 import test from 'ava';
 import { Consumer } from '../../src/net/client/consumer.js';
 import { runCli } from '../cli/helpers.js';
-import { assertAvailable, createTopic, groupMember, skipFor, startBroker, type Proc } from './harness.js';
+import { assertAvailable, createTopic, groupMember, lastAssignment, skipFor, startBroker } from './harness.js';
 import { until } from '../helpers/until.js';
-
-function lastAssignment(p: Proc): number[] | undefined {
-  for (let i = p.lines.length - 1; i >= 0; i--) {
-    const l = p.lines[i]!;
-    if ('assigned' in l) return l.assigned as number[];
-    if ('revoked' in l) return [];
-  }
-  return undefined;
-}
-
 
 const key = (ps: number[]): string => JSON.stringify([...ps].sort((a, b) => a - b));
 
