@@ -195,6 +195,16 @@ export async function fakeBroker(t: ExecutionContext, topic: string, partitionCo
   const partitions: FakePartition[] = Array.from({ length: partitionCount }, () => ({ batches: [], fetches: [] }));
   const wakers = new Set<() => void>();
   const sockets = new Set<net.Socket>();
+  /** Resolves at the next append (or teardown), or after `maxWaitMs`. */
+  const nextAppend = (maxWaitMs: number): Promise<void> => new Promise<void>((resolve) => {
+    const wake = (): void => {
+      wakers.delete(wake);
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(wake, maxWaitMs);
+    wakers.add(wake);
+  });
 
   const answer = async (body: RequestBody | undefined): Promise<{ errorCode?: string; body?: ResponseBody; payload?: Buffer }> => {
     switch (body?.case) {
@@ -217,15 +227,7 @@ export async function fakeBroker(t: ExecutionContext, topic: string, partitionCo
         p.fetches.push(offset);
         if (offset > endOffset(p)) return { errorCode: 'ERR_OFFSET_OUT_OF_RANGE' };
         if (offset === endOffset(p)) {
-          await new Promise<void>((resolve) => {
-            const wake = (): void => {
-              wakers.delete(wake);
-              clearTimeout(timer);
-              resolve();
-            };
-            const timer = setTimeout(wake, maxWaitMs);
-            wakers.add(wake);
-          });
+          await nextAppend(maxWaitMs);
         }
         return { body: { case: 'fetch', value: { highWatermark: endOffset(p), logStartOffset: 0 } }, payload: readFake(p, offset, maxBytes) };
       }
@@ -254,15 +256,7 @@ export async function fakeBroker(t: ExecutionContext, topic: string, partitionCo
         };
         let read = readAll();
         if (read.results.every((r) => r.errorCode === '' && r.bytes === 0)) {
-          await new Promise<void>((resolve) => {
-            const wake = (): void => {
-              wakers.delete(wake);
-              clearTimeout(timer);
-              resolve();
-            };
-            const timer = setTimeout(wake, maxWaitMs);
-            wakers.add(wake);
-          });
+          await nextAppend(maxWaitMs);
           read = readAll();
         }
         return { body: { case: 'multiFetch', value: { partitions: read.results, maxWaitMs } }, payload: Buffer.concat(read.payload) };
