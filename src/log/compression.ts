@@ -198,6 +198,14 @@ function isSkippable(magic: number): boolean {
   return (magic & 0xfffffff0) === 0x184d2a50;
 }
 
+/** Where the skippable frame at `p` ends, checked against the data (the bound walks). */
+function skippableFrameEnd(codec: string, b: Uint8Array, p: number): number {
+  if (b.length - p < 8) fail(`${codec}: a skippable frame header is truncated`);
+  const end = p + 8 + le32(b, p + 4);
+  if (end > b.length) fail(`${codec}: a skippable frame runs past the data`);
+  return end;
+}
+
 /** Walks LZ4 frames' headers and block sizes; returns an upper bound of the output. */
 function lz4Bound(b: Uint8Array, maxBytes: number): number {
   let bound = 0;
@@ -206,9 +214,7 @@ function lz4Bound(b: Uint8Array, maxBytes: number): number {
     if (b.length - p < 4) fail(`lz4: ${b.length - p} bytes after the last frame`);
     const magic = le32(b, p);
     if (isSkippable(magic)) {
-      if (b.length - p < 8) fail('lz4: a skippable frame header is truncated');
-      p += 8 + le32(b, p + 4);
-      if (p > b.length) fail('lz4: a skippable frame runs past the data');
+      p = skippableFrameEnd('lz4', b, p);
       continue;
     }
     if (magic !== LZ4_MAGIC) fail(`lz4: frame magic 0x${magic.toString(16).padStart(8, '0')} at byte ${p}, expected 0x184d2204 (the LZ4 frame format)`);
@@ -351,9 +357,7 @@ function zstdBound(b: Uint8Array, maxBytes: number): number {
     if (b.length - p < 4) fail(`zstd: ${b.length - p} bytes after the last frame`);
     const magic = le32(b, p);
     if (isSkippable(magic)) {
-      if (b.length - p < 8) fail('zstd: a skippable frame header is truncated');
-      p += 8 + le32(b, p + 4);
-      if (p > b.length) fail('zstd: a skippable frame runs past the data');
+      p = skippableFrameEnd('zstd', b, p);
       continue;
     }
     if (magic !== ZSTD_MAGIC) fail(`zstd: frame magic 0x${magic.toString(16).padStart(8, '0')} at byte ${p}, expected 0xfd2fb528`);
