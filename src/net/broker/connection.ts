@@ -3,7 +3,9 @@
  * decoder, the dispatch of each request to its handler, the response queue and the
  * single writer that sends responses in request order (a header with socket.write, a
  * fetch's segment ranges with sendfile, each step under transferTimeoutMs),
- * backpressure, half-close and shutdown.
+ * backpressure, half-close and shutdown. What the Kafka listener's connection does the
+ * same way (pausing, drain, ending, shutdown, bad frames, cold-read counting) is in
+ * socket-connection.ts, the base of both.
  */
 import type net from 'node:net';
 import { CommitLogError, ErrorCode } from '../../errors.js';
@@ -17,7 +19,8 @@ import { encodeFrame, FrameDecoder, type Frame } from '../protocol/frame.js';
 import { errorFields, handle, type Reply } from './handlers.js';
 import { API_VERSION, MIN_API_VERSION, VERSION_2_KINDS, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from '../protocol/messages.js';
 import type { SharedPrefetch } from './server-support.js';
-import { prefetchRange, sendFileRange, type ColdReadOptions } from './zero-copy.js';
+import { SocketConnection } from './socket-connection.js';
+import { prefetchRange, sendFileRange } from './zero-copy.js';
 import type { BrokerObserver, BrokerStats, ConnectionStats, RequestObservation } from './server.js';
 
 /** A connection stops reading while this many responses wait to be sent... */
@@ -65,14 +68,10 @@ export interface Shared {
   fetchLimits: { maxWaitMs: number; clamped(): void };
 }
 
-export class Connection {
+export class Connection extends SocketConnection {
   private readonly id: number;
-  private readonly socket: net.Socket;
   private readonly shared: Shared;
-  private readonly remote: string;
   private readonly decoder: FrameDecoder;
-  /** Aborts this connection's transfers (prefetches of the copy path): the socket closed or the broker stops. */
-  private readonly abort = new AbortController();
   /**
    * Ends this connection's long polls early (they answer with what is there): also when
    * the peer shuts down its side, since a client that sent its last request and went
@@ -82,24 +81,14 @@ export class Connection {
   private readonly queue: Pending[] = [];
   private head = 0;
   private heldBytes = 0;
-  private writing = false;
-  private paused = false;
-  /** No more requests are taken (broker shutdown or a bad frame). */
-  private ending = false;
-  /** The peer shut down its side: answer what was received, then end. */
-  private peerEnded = false;
-  private finished = false;
-  private readonly closed: Promise<void>;
   /** The deadline of the transfer step under way (guarded()). */
   private progressTimer: NodeJS.Timeout | undefined;
 
   constructor(id: number, socket: net.Socket, shared: Shared) {
+    super(socket, shared, 'connection');
     this.id = id;
-    this.socket = socket;
     this.shared = shared;
-    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     this.decoder = new FrameDecoder({ maxFrameBytes: shared.maxFrameBytes });
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());
     socket.once('end', () => {
@@ -140,7 +129,7 @@ export class Connection {
   }
 
   /** Takes frames while the queue has room, then pauses or resumes reading to match. */
-  private pump(): void {
+  protected pump(): void {
     while (!this.ending && !this.overBound()) {
       let frame: Frame | undefined;
       try {
@@ -152,16 +141,7 @@ export class Connection {
       if (frame === undefined) break;
       this.dispatch(frame);
     }
-    const counters = this.shared.counters;
-    counters.maxPendingBytes = Math.max(counters.maxPendingBytes, this.pendingBytes);
-    const stop = !this.ending && (this.overBound() || this.socket.writableNeedDrain);
-    if (stop && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    } else if (!stop && this.paused) {
-      this.paused = false;
-      this.socket.resume();
-    }
+    this.applyBackpressure(!this.ending && (this.overBound() || this.socket.writableNeedDrain), this.pendingBytes);
   }
 
   private overBound(): boolean {
@@ -334,7 +314,9 @@ export class Connection {
 
   /** One held range of a segment, in chunks of TRANSFER_CHUNK_BYTES, each watched by transferTimeoutMs. */
   private async sendSlice(slice: LogSlice): Promise<void> {
-    const cold = this.coldRead(slice);
+    const cold = this.coldRead(slice, (event) => {
+      if (event.kind === 'prefetched' || event.kind === 'sendfile') this.progressed();
+    });
     if (this.shared.fetchPath === 'copy') {
       // The copy reads the mapping on the event loop: make the pages resident first.
       if (cold !== undefined) await prefetchRange(slice.fd, slice.position, slice.length, cold, this.abort.signal);
@@ -377,84 +359,15 @@ export class Connection {
     this.progressTimer?.refresh();
   }
 
-  /**
-   * The cold-read options of one payload, counting it (and the bytes prefetched for it)
-   * in the broker's stats; undefined when prefetch is off.
-   */
-  private coldRead(slice: LogSlice): ColdReadOptions | undefined {
-    const settings = this.shared.prefetch;
-    if (settings === null) return undefined;
-    const counters = this.shared.counters;
-    let counted = false;
-    return {
-      ...settings,
-      view: slice.segment.data,
-      observer: (event) => {
-        if (event.kind === 'prefetched' || event.kind === 'sendfile') this.progressed();
-        if (event.kind === 'prefetch' && !counted) {
-          counted = true;
-          counters.coldFetches++;
-        } else if (event.kind === 'prefetched') {
-          counters.prefetchedBytes += event.bytes;
-        }
-        settings.observer?.(event);
-      },
-    };
-  }
-
-  private drained(): Promise<void> {
-    this.pump(); // pauses reading while the buffer drains
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.socket.removeListener('drain', done);
-        this.socket.removeListener('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
-  }
-
-  /** A frame that cannot be parsed: the stream has no frame boundary, so the connection ends. */
+  /** A frame or RequestHeader that cannot be parsed: the connection ends (SocketConnection). */
   private badFrame(err: unknown): void {
-    if (this.ending && this.socket.destroyed) return;
-    this.shared.counters.badFrames++;
     const { errorCode, errorMessage } = errorFields(err);
-    this.shared.logger.warn({ connection: this.remote, code: errorCode }, `closing connection ${this.remote}: ${errorMessage}`);
-    this.ending = true;
-    this.polls.abort();
-    this.abort.abort();
-    this.socket.destroy();
+    this.closeOnBadFrame(errorCode, errorMessage);
   }
 
-  /**
-   * Broker shutdown: takes no more requests, ends long-polls early (they answer with
-   * what is there), sends what is queued, then closes. Destroys the socket if that
-   * takes longer than `timeoutMs` (a client that does not read).
-   */
-  async shutdown(timeoutMs: number): Promise<void> {
-    this.ending = true;
+  /** Shutdown and bad frames end the long polls too (they answer with what is there). */
+  protected stopTaking(): void {
     this.polls.abort();
-    this.abort.abort();
-    // Keep reading (and dropping) input so the peer's FIN is seen.
-    if (this.paused) {
-      this.paused = false;
-      this.socket.resume();
-    }
-    if (!this.writing) this.finish();
-    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
-    timer.unref();
-    await this.closed;
-    clearTimeout(timer);
-  }
-
-  /** Ends our side of the connection after everything written so far. */
-  private finish(): void {
-    if (this.finished || this.socket.destroyed) return;
-    this.finished = true;
-    // The socket closes once the peer has ended too (at once after a half-close;
-    // at shutdown, when the client answers our FIN, or shutdown()'s timeout).
-    this.socket.end();
   }
 }
 

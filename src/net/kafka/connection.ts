@@ -3,7 +3,9 @@
  * by the splitter, decoded and dispatched to their handlers in order (state-changing
  * requests are barriers for the later ones), responses written strictly in request
  * order by one writer, fetch record ranges by sendfile, backpressure by pausing the
- * socket, and a bad frame closing only this connection.
+ * socket, and a bad frame closing only this connection. The socket side it shares with
+ * the native broker's connection (pausing, drain, ending, shutdown, bad frames,
+ * cold-read counting) is broker/socket-connection.ts.
  */
 import type net from 'node:net';
 import { CommitLogError, ErrorCode } from '../../errors.js';
@@ -12,6 +14,7 @@ import { countRecords } from '../../log/batch-walker.js';
 import type { CommitLog, Logger } from '../../log/commit-log.js';
 import type { LogSlice } from '../../log/partition-log.js';
 import type { GroupCoordinator } from '../broker/coordinator.js';
+import { SocketConnection } from '../broker/socket-connection.js';
 import { sendFileRange, type ColdReadOptions } from '../broker/zero-copy.js';
 import { isExternal, type Message } from './codec.js';
 import { kafkaErrorCode } from './error-codes.js';
@@ -80,10 +83,8 @@ function errorCodesOf(v: unknown, out: number[], depth = 0): void {
   }
 }
 
-export class KafkaConnection {
+export class KafkaConnection extends SocketConnection {
   private readonly splitter: KafkaFrameSplitter;
-  private readonly abort = new AbortController();
-  private readonly remote: string;
   private readonly clientHost: string;
   /** Frames cut but not yet dispatched (backpressure). */
   private readonly inbox: Buffer[] = [];
@@ -95,18 +96,11 @@ export class KafkaConnection {
   /** The same for state-changing requests other than Produce. */
   private adminWrites: Promise<void> | null = null;
   private heldBytes = 0;
-  private writing = false;
-  private paused = false;
-  private ending = false;
-  private peerEnded = false;
-  private finished = false;
-  private readonly closed: Promise<void>;
 
-  constructor(private readonly id: number, private readonly socket: net.Socket, private readonly shared: ListenerShared) {
+  constructor(private readonly id: number, socket: net.Socket, private readonly shared: ListenerShared) {
+    super(socket, shared, 'Kafka connection');
     this.splitter = new KafkaFrameSplitter(shared.maxFrameBytes);
-    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     this.clientHost = `/${socket.remoteAddress ?? ''}`;
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());
     socket.once('end', () => {
@@ -152,22 +146,13 @@ export class KafkaConnection {
     return this.pendingRequests >= MAX_PENDING_REQUESTS || this.heldBytes + this.socket.writableLength >= MAX_PENDING_BYTES;
   }
 
-  private pump(): void {
+  protected pump(): void {
     while (!this.ending && this.inbox.length > 0 && !this.overBound()) {
       const frame = this.inbox.shift()!;
       this.inboxBytes -= frame.length;
       this.dispatch(frame);
     }
-    const counters = this.shared.counters;
-    counters.maxPendingBytes = Math.max(counters.maxPendingBytes, this.pendingBytes);
-    const stop = !this.ending && (this.overBound() || this.socket.writableNeedDrain || this.inboxBytes >= MAX_PENDING_BYTES);
-    if (stop && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    } else if (!stop && this.paused) {
-      this.paused = false;
-      this.socket.resume();
-    }
+    this.applyBackpressure(!this.ending && (this.overBound() || this.socket.writableNeedDrain || this.inboxBytes >= MAX_PENDING_BYTES), this.pendingBytes);
     if (this.peerEnded && !this.writing && this.inbox.length === 0 && this.pendingRequests === 0) this.finish();
   }
 
@@ -371,72 +356,17 @@ export class KafkaConnection {
     if (this.socket.writableNeedDrain) await this.drained();
   }
 
-  private coldRead(slice: LogSlice): ColdReadOptions | undefined {
-    const settings = this.shared.prefetch;
-    if (settings === null) return undefined;
-    const counters = this.shared.counters;
-    let counted = false;
-    return {
-      ...settings,
-      view: slice.segment.data,
-      observer: (event) => {
-        if (event.kind === 'prefetch' && !counted) {
-          counted = true;
-          counters.coldFetches++;
-        } else if (event.kind === 'prefetched') {
-          counters.prefetchedBytes += event.bytes;
-        }
-        settings.observer?.(event);
-      },
-    };
-  }
-
-  private drained(): Promise<void> {
-    this.pump();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.socket.removeListener('drain', done);
-        this.socket.removeListener('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
-  }
-
+  /** A frame that cannot be cut or decoded: the connection ends (SocketConnection). */
   private badFrame(err: unknown): void {
-    if (this.ending && this.socket.destroyed) return;
-    this.shared.counters.badFrames++;
     const code = err instanceof CommitLogError ? err.code : ErrorCode.IO;
     const message = err instanceof Error ? err.message : String(err);
-    this.shared.logger.warn({ connection: this.remote, code }, `closing Kafka connection ${this.remote}: ${message}`);
-    this.ending = true;
-    this.inbox.length = 0;
-    this.inboxBytes = 0;
-    this.abort.abort();
-    this.socket.destroy();
+    this.closeOnBadFrame(code, message);
   }
 
-  async shutdown(timeoutMs: number): Promise<void> {
-    this.ending = true;
-    this.abort.abort();
+  /** Shutdown and bad frames drop the frames cut but not dispatched. */
+  protected stopTaking(): void {
     this.inbox.length = 0;
     this.inboxBytes = 0;
-    if (this.paused) {
-      this.paused = false;
-      this.socket.resume();
-    }
-    if (!this.writing) this.finish();
-    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
-    timer.unref();
-    await this.closed;
-    clearTimeout(timer);
-  }
-
-  private finish(): void {
-    if (this.finished || this.socket.destroyed) return;
-    this.finished = true;
-    this.socket.end();
   }
 }
 

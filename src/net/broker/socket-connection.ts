@@ -1,0 +1,159 @@
+/**
+ * The socket side both listeners' connections share (broker/connection.ts for the
+ * native protocol, kafka/connection.ts for Kafka's): pausing the socket for
+ * backpressure, waiting for 'drain', ending our side once everything queued is
+ * written, shutdown with a deadline, closing on a frame that cannot be parsed, and the
+ * cold-read options of a fetched range counted in the listener's stats. How requests
+ * are cut, dispatched and answered stays in the subclasses: the two wire formats
+ * differ there, not here.
+ */
+import type net from 'node:net';
+import type { Logger } from '../../log/commit-log.js';
+import type { LogSlice } from '../../log/partition-log.js';
+import type { SharedPrefetch } from './server-support.js';
+import type { ColdReadOptions, TransferEvent } from './zero-copy.js';
+
+/** The listener-wide counters this part adds to. */
+export interface SocketCounters {
+  badFrames: number;
+  coldFetches: number;
+  prefetchedBytes: number;
+  maxPendingBytes: number;
+}
+
+/** What this part needs of a listener's shared state. */
+export interface SocketShared {
+  counters: SocketCounters;
+  logger: Logger;
+  prefetch: SharedPrefetch;
+}
+
+export abstract class SocketConnection {
+  protected readonly socket: net.Socket;
+  protected readonly remote: string;
+  /** Aborts this connection's work in flight (transfers, prefetches, handlers that take a signal). */
+  protected readonly abort = new AbortController();
+  /** Settles when the socket has closed. */
+  protected readonly closed: Promise<void>;
+  /** The writer is sending responses. */
+  protected writing = false;
+  /** Reading is paused (backpressure). */
+  protected paused = false;
+  /** No more requests are taken (broker shutdown or a bad frame). */
+  protected ending = false;
+  /** The peer shut down its side: answer what was received, then end. */
+  protected peerEnded = false;
+  /** Our side has been ended. */
+  protected finished = false;
+  private readonly io: SocketShared;
+  /** How log lines name this kind of connection ("connection", "Kafka connection"). */
+  private readonly label: string;
+
+  protected constructor(socket: net.Socket, io: SocketShared, label: string) {
+    this.socket = socket;
+    this.io = io;
+    this.label = label;
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+  }
+
+  /** Takes queued input as far as the bounds allow, then calls applyBackpressure. */
+  protected abstract pump(): void;
+
+  /** Drops input not yet dispatched and ends what waits for more (shutdown, a bad frame). */
+  protected abstract stopTaking(): void;
+
+  /** Records the connection's memory high mark and pauses or resumes reading to match `stop`. */
+  protected applyBackpressure(stop: boolean, pendingBytes: number): void {
+    const counters = this.io.counters;
+    counters.maxPendingBytes = Math.max(counters.maxPendingBytes, pendingBytes);
+    if (stop && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!stop && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Resolves once the socket's write buffer has drained (or it closed); reading pauses meanwhile. */
+  protected drained(): Promise<void> {
+    this.pump();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.removeListener('drain', done);
+        this.socket.removeListener('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
+  }
+
+  /** A frame that cannot be parsed: the stream has no frame boundary, so the connection ends. */
+  protected closeOnBadFrame(code: string, message: string): void {
+    if (this.ending && this.socket.destroyed) return;
+    this.io.counters.badFrames++;
+    this.io.logger.warn({ connection: this.remote, code }, `closing ${this.label} ${this.remote}: ${message}`);
+    this.ending = true;
+    this.stopTaking();
+    this.abort.abort();
+    this.socket.destroy();
+  }
+
+  /**
+   * Listener shutdown: takes no more requests, sends what is queued, then closes.
+   * Destroys the socket if that takes longer than `timeoutMs` (a client that does not
+   * read).
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.ending = true;
+    this.stopTaking();
+    this.abort.abort();
+    // Keep reading (and dropping) input so the peer's FIN is seen.
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    if (!this.writing) this.finish();
+    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
+    timer.unref();
+    await this.closed;
+    clearTimeout(timer);
+  }
+
+  /** Ends our side of the connection after everything written so far. */
+  protected finish(): void {
+    if (this.finished || this.socket.destroyed) return;
+    this.finished = true;
+    // The socket closes once the peer has ended too (at once after a half-close;
+    // at shutdown, when the client answers our FIN, or shutdown()'s timeout).
+    this.socket.end();
+  }
+
+  /**
+   * The cold-read options of one fetched range, counting it (and the bytes prefetched
+   * for it) in the listener's stats; undefined when prefetch is off. `onEvent` hears
+   * every step first (the native connection restarts its transfer deadline).
+   */
+  protected coldRead(slice: LogSlice, onEvent?: (event: TransferEvent) => void): ColdReadOptions | undefined {
+    const settings = this.io.prefetch;
+    if (settings === null) return undefined;
+    const counters = this.io.counters;
+    let counted = false;
+    return {
+      ...settings,
+      view: slice.segment.data,
+      observer: (event) => {
+        onEvent?.(event);
+        if (event.kind === 'prefetch' && !counted) {
+          counted = true;
+          counters.coldFetches++;
+        } else if (event.kind === 'prefetched') {
+          counters.prefetchedBytes += event.bytes;
+        }
+        settings.observer?.(event);
+      },
+    };
+  }
+}
