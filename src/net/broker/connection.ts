@@ -23,10 +23,7 @@ import { SocketConnection } from './socket-connection.js';
 import { prefetchRange, sendFileRange } from './zero-copy.js';
 import type { BrokerObserver, BrokerStats, ConnectionStats, RequestObservation } from './server.js';
 
-/** A connection stops reading while this many responses wait to be sent... */
-export const MAX_PENDING_REQUESTS = 64;
-/** ...or while this much memory (held request payloads, unsent bytes) is queued for it. */
-export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+export { MAX_PENDING_BYTES, MAX_PENDING_REQUESTS } from './socket-connection.js';
 
 const U32_MAX = 0xffffffff;
 
@@ -68,7 +65,7 @@ export interface Shared {
   fetchLimits: { maxWaitMs: number; clamped(): void };
 }
 
-export class Connection extends SocketConnection {
+export class Connection extends SocketConnection<Pending> {
   private readonly id: number;
   private readonly shared: Shared;
   private readonly decoder: FrameDecoder;
@@ -78,9 +75,6 @@ export class Connection extends SocketConnection {
    * away must not hold a parked poll until its max_wait_ms.
    */
   private readonly polls = new AbortController();
-  private readonly queue: Pending[] = [];
-  private head = 0;
-  private heldBytes = 0;
   /** The deadline of the transfer step under way (guarded()). */
   private progressTimer: NodeJS.Timeout | undefined;
 
@@ -107,10 +101,6 @@ export class Connection extends SocketConnection {
 
   stats(): ConnectionStats {
     return { id: this.id, remote: this.remote, pendingRequests: this.pendingRequests, pendingBytes: this.pendingBytes, paused: this.paused };
-  }
-
-  private get pendingRequests(): number {
-    return this.queue.length - this.head;
   }
 
   private get pendingBytes(): number {
@@ -142,10 +132,6 @@ export class Connection extends SocketConnection {
       this.dispatch(frame);
     }
     this.applyBackpressure(!this.ending && (this.overBound() || this.socket.writableNeedDrain), this.pendingBytes);
-  }
-
-  private overBound(): boolean {
-    return this.pendingRequests >= MAX_PENDING_REQUESTS || this.heldBytes + this.socket.writableLength >= MAX_PENDING_BYTES;
   }
 
   private dispatch(frame: Frame): void {
@@ -212,22 +198,10 @@ export class Connection extends SocketConnection {
   }
 
   private enqueue(reply: Pending['reply'], heldBytes: number, observed?: Observed): void {
-    const pending: Pending = { reply, heldBytes, observed };
-    this.heldBytes += heldBytes;
-    // The payload is released once the handler is done, not when the response is sent.
-    if (heldBytes > 0) {
-      void reply.finally(() => {
-        this.heldBytes -= pending.heldBytes;
-        pending.heldBytes = 0;
-        this.pump();
-      });
-    }
-    this.queue.push(pending);
-    if (!this.writing) void this.writeLoop();
+    this.enqueuePending({ reply, heldBytes, observed }, reply);
   }
 
-  /** Sends the responses in request order; the only writer of the socket. */
-  private async writeLoop(): Promise<void> {
+  protected async writeLoop(): Promise<void> {
     this.writing = true;
     try {
       while (this.head < this.queue.length) {
@@ -235,12 +209,7 @@ export class Connection extends SocketConnection {
         const item = await reply;
         if (item !== null) await this.send(item.header, item.reply, observed);
         if (observed !== undefined) this.report(observed);
-        this.queue[this.head] = undefined as unknown as Pending;
-        this.head++;
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue.splice(0, this.head);
-          this.head = 0;
-        }
+        this.advanceQueue();
         this.pump();
       }
     } finally {

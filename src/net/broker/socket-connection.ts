@@ -1,17 +1,28 @@
 /**
  * The socket side both listeners' connections share (broker/connection.ts for the
  * native protocol, kafka/connection.ts for Kafka's): pausing the socket for
- * backpressure, waiting for 'drain', ending our side once everything queued is
- * written, shutdown with a deadline, closing on a frame that cannot be parsed, and the
- * cold-read options of a fetched range counted in the listener's stats. How requests
- * are cut, dispatched and answered stays in the subclasses: the two wire formats
- * differ there, not here.
+ * backpressure within the same bounds, the queue of responses in request order with
+ * the request bytes each holds, waiting for 'drain', ending our side once everything
+ * queued is written, shutdown with a deadline, closing on a frame that cannot be
+ * parsed, and the cold-read options of a fetched range counted in the listener's
+ * stats. How requests are cut, dispatched and answered stays in the subclasses: the
+ * two wire formats differ there, not here.
  */
 import type net from 'node:net';
 import type { Logger } from '../../log/commit-log.js';
 import type { LogSlice } from '../../log/partition-log.js';
 import type { SharedPrefetch } from './server-support.js';
 import type { ColdReadOptions, TransferEvent } from './zero-copy.js';
+
+/** A connection stops reading while this many responses wait to be sent... */
+export const MAX_PENDING_REQUESTS = 64;
+/** ...or while this much memory (held request bytes, unsent bytes) is queued for it. */
+export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+
+/** What the response queue needs of an entry: the request bytes it still holds. */
+export interface QueuedResponse {
+  heldBytes: number;
+}
 
 /** The listener-wide counters this part adds to. */
 export interface SocketCounters {
@@ -28,7 +39,7 @@ export interface SocketShared {
   prefetch: SharedPrefetch;
 }
 
-export abstract class SocketConnection {
+export abstract class SocketConnection<P extends QueuedResponse> {
   protected readonly socket: net.Socket;
   protected readonly remote: string;
   /** Aborts this connection's work in flight (transfers, prefetches, handlers that take a signal). */
@@ -45,6 +56,11 @@ export abstract class SocketConnection {
   protected peerEnded = false;
   /** Our side has been ended. */
   protected finished = false;
+  /** Responses in request order; those from `head` on are not sent yet. */
+  protected readonly queue: P[] = [];
+  protected head = 0;
+  /** Request bytes held until their handlers are done. */
+  protected heldBytes = 0;
   private readonly io: SocketShared;
   /** How log lines name this kind of connection ("connection", "Kafka connection"). */
   private readonly label: string;
@@ -60,8 +76,47 @@ export abstract class SocketConnection {
   /** Takes queued input as far as the bounds allow, then calls applyBackpressure. */
   protected abstract pump(): void;
 
+  /** Sends the queued responses in order; the only writer of the socket. */
+  protected abstract writeLoop(): Promise<void>;
+
   /** Drops input not yet dispatched and ends what waits for more (shutdown, a bad frame). */
   protected abstract stopTaking(): void;
+
+  protected get pendingRequests(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** True while no more requests may be taken (the bounds above). */
+  protected overBound(): boolean {
+    return this.pendingRequests >= MAX_PENDING_REQUESTS || this.heldBytes + this.socket.writableLength >= MAX_PENDING_BYTES;
+  }
+
+  /**
+   * Queues a response; the request bytes it holds are released once `handled` settles
+   * (the handler is done with them), not when the response is sent.
+   */
+  protected enqueuePending(pending: P, handled: Promise<unknown>): void {
+    this.heldBytes += pending.heldBytes;
+    if (pending.heldBytes > 0) {
+      void handled.finally(() => {
+        this.heldBytes -= pending.heldBytes;
+        pending.heldBytes = 0;
+        this.pump();
+      });
+    }
+    this.queue.push(pending);
+    if (!this.writing) void this.writeLoop();
+  }
+
+  /** The response at `head` has been sent: its slot is let go (the array compacted now and then). */
+  protected advanceQueue(): void {
+    this.queue[this.head] = undefined as unknown as P;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+  }
 
   /** Records the connection's memory high mark and pauses or resumes reading to match `stop`. */
   protected applyBackpressure(stop: boolean, pendingBytes: number): void {

@@ -14,7 +14,7 @@ import { countRecords } from '../../log/batch-walker.js';
 import type { CommitLog, Logger } from '../../log/commit-log.js';
 import type { LogSlice } from '../../log/partition-log.js';
 import type { GroupCoordinator } from '../broker/coordinator.js';
-import { SocketConnection } from '../broker/socket-connection.js';
+import { MAX_PENDING_BYTES, SocketConnection } from '../broker/socket-connection.js';
 import { sendFileRange, type ColdReadOptions } from '../broker/zero-copy.js';
 import { isExternal, type Message } from './codec.js';
 import { kafkaErrorCode } from './error-codes.js';
@@ -26,10 +26,7 @@ import { decodeRequest, encodeResponse, type EncodedFrame } from './messages.js'
 import { apiVersionsAnswer } from './registry.js';
 import { inRange, type ApiSpec } from './schema.js';
 
-/** A connection stops reading while this many responses wait to be sent... */
-export const MAX_PENDING_REQUESTS = 64;
-/** ...or while this much memory (frames not yet handled, unsent bytes) is held for it. */
-export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+export { MAX_PENDING_BYTES, MAX_PENDING_REQUESTS } from '../broker/socket-connection.js';
 
 const PRODUCE_KEY = 0;
 /** Requests that change state (Metadata may create topics): later requests of the connection wait for them. */
@@ -83,19 +80,16 @@ function errorCodesOf(v: unknown, out: number[], depth = 0): void {
   }
 }
 
-export class KafkaConnection extends SocketConnection {
+export class KafkaConnection extends SocketConnection<Pending> {
   private readonly splitter: KafkaFrameSplitter;
   private readonly clientHost: string;
   /** Frames cut but not yet dispatched (backpressure). */
   private readonly inbox: Buffer[] = [];
   private inboxBytes = 0;
-  private readonly queue: Pending[] = [];
-  private head = 0;
   /** Settles once every state-changing request received so far has been handled (null: none pending). */
   private writes: Promise<void> | null = null;
   /** The same for state-changing requests other than Produce. */
   private adminWrites: Promise<void> | null = null;
-  private heldBytes = 0;
 
   constructor(private readonly id: number, socket: net.Socket, private readonly shared: ListenerShared) {
     super(socket, shared, 'Kafka connection');
@@ -118,10 +112,6 @@ export class KafkaConnection extends SocketConnection {
     });
   }
 
-  private get pendingRequests(): number {
-    return this.queue.length - this.head;
-  }
-
   private get pendingBytes(): number {
     return this.heldBytes + this.inboxBytes + this.socket.writableLength + this.splitter.buffered;
   }
@@ -140,10 +130,6 @@ export class KafkaConnection extends SocketConnection {
       this.inboxBytes += f.length;
     }
     this.pump();
-  }
-
-  private overBound(): boolean {
-    return this.pendingRequests >= MAX_PENDING_REQUESTS || this.heldBytes + this.socket.writableLength >= MAX_PENDING_BYTES;
   }
 
   protected pump(): void {
@@ -263,17 +249,7 @@ export class KafkaConnection extends SocketConnection {
   }
 
   private enqueue(outcome: Promise<Outcome>, heldBytes: number, releases: (() => void)[], observed: Observed | null): void {
-    const pending: Pending = { outcome, heldBytes, releases, observed };
-    this.heldBytes += heldBytes;
-    if (heldBytes > 0) {
-      void outcome.finally(() => {
-        this.heldBytes -= pending.heldBytes;
-        pending.heldBytes = 0;
-        this.pump();
-      });
-    }
-    this.queue.push(pending);
-    if (!this.writing) void this.writeLoop();
+    this.enqueuePending({ outcome, heldBytes, releases, observed }, outcome);
   }
 
   private releaseOf(pending: Pending | undefined): void {
@@ -288,7 +264,7 @@ export class KafkaConnection extends SocketConnection {
     }
   }
 
-  private async writeLoop(): Promise<void> {
+  protected async writeLoop(): Promise<void> {
     this.writing = true;
     try {
       while (this.head < this.queue.length) {
@@ -307,12 +283,7 @@ export class KafkaConnection extends SocketConnection {
           this.releaseOf(pending);
         }
         if (pending.observed !== null) this.report(pending.observed, outcome);
-        this.queue[this.head] = undefined as unknown as Pending;
-        this.head++;
-        if (this.head > 1024 && this.head * 2 > this.queue.length) {
-          this.queue.splice(0, this.head);
-          this.head = 0;
-        }
+        this.advanceQueue();
         this.pump();
       }
     } finally {
