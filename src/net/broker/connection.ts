@@ -20,23 +20,15 @@ import { errorFields, handle, type Reply } from './handlers.js';
 import { API_VERSION, MIN_API_VERSION, VERSION_2_KINDS, decodeRequest, encodeResponse, type RequestHeader, type ResponseHeader } from '../protocol/messages.js';
 import type { SharedPrefetch } from './server-support.js';
 import { SocketConnection } from './socket-connection.js';
-import { prefetchRange, sendFileRange } from './zero-copy.js';
+import { prefetchRange } from './zero-copy.js';
 import type { BrokerObserver, BrokerStats, ConnectionStats, RequestObservation } from './server.js';
 
-export { MAX_PENDING_BYTES, MAX_PENDING_REQUESTS } from './socket-connection.js';
+export { MAX_PENDING_BYTES, MAX_PENDING_REQUESTS, TRANSFER_CHUNK_BYTES } from './socket-connection.js';
 
 const U32_MAX = 0xffffffff;
 
 /** The broker-wide counters every connection adds to: BrokerStats without the live figures. */
 export type Counters = Omit<BrokerStats, 'connections' | 'perConnection'>;
-
-/**
- * A payload range is sent in steps of at most this much (one sendFileRange each):
- * transferTimeoutMs bounds each step, restarted by every prefetch chunk of a cold one.
- * Large, so an ordinary fetch is one sendfile; a reader slower than 64 MiB per
- * transferTimeoutMs is taken for one that stopped.
- */
-export const TRANSFER_CHUNK_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
   reply: Promise<{ header: ResponseHeader; reply: Reply } | null>;
@@ -75,8 +67,6 @@ export class Connection extends SocketConnection<Pending> {
    * away must not hold a parked poll until its max_wait_ms.
    */
   private readonly polls = new AbortController();
-  /** The deadline of the transfer step under way (guarded()). */
-  private progressTimer: NodeJS.Timeout | undefined;
 
   constructor(id: number, socket: net.Socket, shared: Shared) {
     super(socket, shared, 'connection');
@@ -283,49 +273,15 @@ export class Connection extends SocketConnection<Pending> {
 
   /** One held range of a segment, in chunks of TRANSFER_CHUNK_BYTES, each watched by transferTimeoutMs. */
   private async sendSlice(slice: LogSlice): Promise<void> {
-    const cold = this.coldRead(slice, (event) => {
-      if (event.kind === 'prefetched' || event.kind === 'sendfile') this.progressed();
-    });
     if (this.shared.fetchPath === 'copy') {
       // The copy reads the mapping on the event loop: make the pages resident first.
+      const cold = this.coldRead(slice);
       if (cold !== undefined) await prefetchRange(slice.fd, slice.position, slice.length, cold, this.abort.signal);
       this.socket.write(Buffer.from(slice.segment.data.subarray(slice.position, slice.position + slice.length)));
       if (this.socket.writableNeedDrain) await this.guarded(this.drained());
       return;
     }
-    const end = slice.position + slice.length;
-    for (let at = slice.position; at < end; at += TRANSFER_CHUNK_BYTES) {
-      const n = Math.min(TRANSFER_CHUNK_BYTES, end - at);
-      await this.guarded(sendFileRange(this.socket, slice.fd, at, n, { cold }));
-      this.shared.counters.sendfileBytes += n;
-    }
-  }
-
-  /**
-   * `step` of a response transfer, with a deadline of transferTimeoutMs: a client that
-   * stops reading leaves it pending, and then the connection is destroyed (which
-   * cancels the step; the caller releases what it holds).
-   */
-  private async guarded<T>(step: Promise<T>): Promise<T> {
-    const timer = setTimeout(() => {
-      if (this.socket.destroyed) return;
-      this.shared.counters.transferTimeouts++;
-      this.shared.logger.warn({ connection: this.remote, transferTimeoutMs: this.shared.transferTimeoutMs },
-        `closing connection ${this.remote}: a response transfer made no progress for ${this.shared.transferTimeoutMs} ms (the client does not read)`);
-      this.socket.destroy();
-    }, this.shared.transferTimeoutMs);
-    this.progressTimer = timer;
-    try {
-      return await step;
-    } finally {
-      clearTimeout(timer);
-      this.progressTimer = undefined;
-    }
-  }
-
-  /** A step of a cold transfer completed (a prefetch chunk, a sendfile started after one): the deadline starts again. */
-  private progressed(): void {
-    this.progressTimer?.refresh();
+    await this.sendRange(slice, slice.position, slice.length, (n) => (this.shared.counters.sendfileBytes += n));
   }
 
   /** A frame or RequestHeader that cannot be parsed: the connection ends (SocketConnection). */

@@ -1,6 +1,7 @@
 /**
- * Start-up helpers of the broker (server.ts): the cold-read settings from
- * BrokerOptions.prefetch, and the warning about committed offsets past a log's end.
+ * Start-up helpers of the broker (server.ts), some shared with the Kafka listener: the
+ * cold-read settings from BrokerOptions.prefetch, listening, millisecond options, and
+ * the warning about committed offsets past a log's end.
  */
 import type net from 'node:net';
 import { invalidArgument } from '../../errors.js';
@@ -19,6 +20,13 @@ export interface PrefetchSettings {
 
 /** Cold-read settings shared by all connections (one limiter); null when prefetch is off. */
 export type SharedPrefetch = Omit<ColdReadOptions, 'view'> | null;
+
+/** An option in milliseconds: `fallback` when absent, else an integer >= 1 (ERR_INVALID_ARGUMENT). */
+export function positiveMs(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < 1) throw invalidArgument(`${name} must be an integer >= 1 (milliseconds), got ${String(value)}`);
+  return v;
+}
 
 /** Starts `server` listening on host:port; rejects with the socket's error (EADDRINUSE, ...). Both listeners use it. */
 export function listen(server: net.Server, port: number, host: string): Promise<void> {

@@ -28,7 +28,7 @@ import { GroupCoordinator, type GroupCoordinatorOptions } from './coordinator.js
 import type { CommitLog, Logger } from '../../log/commit-log.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from '../protocol/frame.js';
 import { Connection, type Counters, type Shared } from './connection.js';
-import { listen, resolvePrefetch, warnCommittedPastEnd, type PrefetchSettings } from './server-support.js';
+import { listen, positiveMs, resolvePrefetch, warnCommittedPastEnd, type PrefetchSettings } from './server-support.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 /** The port `commitlog broker` listens on unless told otherwise (docs/protocol.md). */
@@ -237,9 +237,4 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 
 
 
-function positiveMs(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isSafeInteger(v) || v < 1) throw invalidArgument(`${name} must be an integer >= 1 (milliseconds), got ${String(value)}`);
-  return v;
-}
 

@@ -3,8 +3,9 @@
  * native protocol, kafka/connection.ts for Kafka's): pausing the socket for
  * backpressure within the same bounds, the queue of responses in request order with
  * the request bytes each holds, waiting for 'drain', ending our side once everything
- * queued is written, shutdown with a deadline, closing on a frame that cannot be
- * parsed, and the cold-read options of a fetched range counted in the listener's
+ * queued is written, shutdown with a deadline, a deadline on every step of a response
+ * transfer (a client that stops reading), closing on a frame that cannot be parsed,
+ * and the cold-read options of a fetched range counted in the listener's
  * stats. How requests are cut, dispatched and answered stays in the subclasses: the
  * two wire formats differ there, not here.
  */
@@ -12,7 +13,7 @@ import type net from 'node:net';
 import type { Logger } from '../../log/commit-log.js';
 import type { LogSlice } from '../../log/partition-log.js';
 import type { SharedPrefetch } from './server-support.js';
-import type { ColdReadOptions, TransferEvent } from './zero-copy.js';
+import { sendFileRange, type ColdReadOptions } from './zero-copy.js';
 
 /** A connection stops reading while this many responses wait to be sent... */
 export const MAX_PENDING_REQUESTS = 64;
@@ -24,9 +25,19 @@ export interface QueuedResponse {
   heldBytes: number;
 }
 
+/**
+ * A record range is sent in steps of at most this much (one sendFileRange each): the
+ * transfer deadline bounds each step, restarted by every prefetch chunk of a cold one.
+ * Large, so an ordinary fetch is one sendfile; a reader slower than 64 MiB per
+ * transferTimeoutMs is taken for one that stopped.
+ */
+export const TRANSFER_CHUNK_BYTES = 64 * 1024 * 1024;
+
 /** The listener-wide counters this part adds to. */
 export interface SocketCounters {
   badFrames: number;
+  /** Connections destroyed because a response transfer made no progress for transferTimeoutMs. */
+  transferTimeouts: number;
   coldFetches: number;
   prefetchedBytes: number;
   maxPendingBytes: number;
@@ -37,6 +48,7 @@ export interface SocketShared {
   counters: SocketCounters;
   logger: Logger;
   prefetch: SharedPrefetch;
+  transferTimeoutMs: number;
 }
 
 export abstract class SocketConnection<P extends QueuedResponse> {
@@ -64,6 +76,8 @@ export abstract class SocketConnection<P extends QueuedResponse> {
   private readonly io: SocketShared;
   /** How log lines name this kind of connection ("connection", "Kafka connection"). */
   private readonly label: string;
+  /** The deadline of the transfer step under way (guarded()). */
+  private progressTimer: NodeJS.Timeout | undefined;
 
   protected constructor(socket: net.Socket, io: SocketShared, label: string) {
     this.socket = socket;
@@ -187,11 +201,50 @@ export abstract class SocketConnection<P extends QueuedResponse> {
   }
 
   /**
-   * The cold-read options of one fetched range, counting it (and the bytes prefetched
-   * for it) in the listener's stats; undefined when prefetch is off. `onEvent` hears
-   * every step first (the native connection restarts its transfer deadline).
+   * Sends [position, position + length) of `slice`'s file by sendfile, in steps of
+   * TRANSFER_CHUNK_BYTES, each under the transfer deadline; `sent` hears each step.
+   * Cold pages are read in on the thread pool first (coldRead).
    */
-  protected coldRead(slice: LogSlice, onEvent?: (event: TransferEvent) => void): ColdReadOptions | undefined {
+  protected async sendRange(slice: LogSlice, position: number, length: number, sent?: (bytes: number) => void): Promise<void> {
+    const cold = this.coldRead(slice);
+    const end = position + length;
+    for (let at = position; at < end; at += TRANSFER_CHUNK_BYTES) {
+      const n = Math.min(TRANSFER_CHUNK_BYTES, end - at);
+      await this.guarded(sendFileRange(this.socket, slice.fd, at, n, { cold }));
+      sent?.(n);
+    }
+  }
+
+  /**
+   * `step` of a response transfer, with a deadline of transferTimeoutMs: a client that
+   * stops reading leaves it pending, and then the connection is destroyed (which
+   * cancels the step; the caller releases what it holds).
+   */
+  protected async guarded<T>(step: Promise<T>): Promise<T> {
+    const { transferTimeoutMs } = this.io;
+    const timer = setTimeout(() => {
+      if (this.socket.destroyed) return;
+      this.io.counters.transferTimeouts++;
+      this.io.logger.warn({ connection: this.remote, transferTimeoutMs },
+        `closing ${this.label} ${this.remote}: a response transfer made no progress for ${transferTimeoutMs} ms (the client does not read)`);
+      this.socket.destroy();
+    }, transferTimeoutMs);
+    this.progressTimer = timer;
+    try {
+      return await step;
+    } finally {
+      clearTimeout(timer);
+      this.progressTimer = undefined;
+    }
+  }
+
+  /**
+   * The cold-read options of one fetched range, counting it (and the bytes prefetched
+   * for it) in the listener's stats; undefined when prefetch is off. A prefetch chunk
+   * read, or a sendfile started after one, is progress: the transfer deadline starts
+   * again.
+   */
+  protected coldRead(slice: LogSlice): ColdReadOptions | undefined {
     const settings = this.io.prefetch;
     if (settings === null) return undefined;
     const counters = this.io.counters;
@@ -200,7 +253,7 @@ export abstract class SocketConnection<P extends QueuedResponse> {
       ...settings,
       view: slice.segment.data,
       observer: (event) => {
-        onEvent?.(event);
+        if (event.kind === 'prefetched' || event.kind === 'sendfile') this.progressTimer?.refresh();
         if (event.kind === 'prefetch' && !counted) {
           counted = true;
           counters.coldFetches++;

@@ -15,7 +15,7 @@ import type { CommitLog, Logger } from '../../log/commit-log.js';
 import type { LogSlice } from '../../log/partition-log.js';
 import type { GroupCoordinator } from '../broker/coordinator.js';
 import { MAX_PENDING_BYTES, SocketConnection } from '../broker/socket-connection.js';
-import { sendFileRange, type ColdReadOptions } from '../broker/zero-copy.js';
+import type { ColdReadOptions } from '../broker/zero-copy.js';
 import { isExternal, type Message } from './codec.js';
 import { kafkaErrorCode } from './error-codes.js';
 import { KafkaFrameSplitter } from './frame.js';
@@ -43,6 +43,7 @@ export interface ListenerShared {
   maxFrameBytes: number;
   counters: Omit<KafkaListenerStats, 'connections'>;
   prefetch: Omit<ColdReadOptions, 'view'> | null;
+  transferTimeoutMs: number;
 }
 
 /** What the writer sends for one request: a frame, nothing (acks 0), or "close the connection". */
@@ -312,7 +313,7 @@ export class KafkaConnection extends SocketConnection<Pending> {
       }
       const slice = part.source as LogSlice;
       try {
-        await sendFileRange(this.socket, slice.fd, slice.position, part.byteLength, { cold: this.coldRead(slice) });
+        await this.sendRange(slice, slice.position, part.byteLength);
       } catch (err) {
         // Half a response is on the wire: the stream has no frame boundary any more.
         this.shared.logger.info({ connection: this.remote, err: String(err) }, 'Kafka fetch transfer failed; closing the connection');
@@ -324,7 +325,7 @@ export class KafkaConnection extends SocketConnection<Pending> {
       counters.fetchedRecords += countRecords(slice.segment.data, slice.position, slice.position + part.byteLength);
     }
     counters.responses++;
-    if (this.socket.writableNeedDrain) await this.drained();
+    if (this.socket.writableNeedDrain) await this.guarded(this.drained());
   }
 
   /** A frame that cannot be cut or decoded: the connection ends (SocketConnection). */

@@ -35,7 +35,7 @@ import { invalidArgument } from '../../errors.js';
 import type { OffsetsStore } from '../../index/offsets-store.js';
 import type { CommitLog, Logger } from '../../log/commit-log.js';
 import type { GroupCoordinator } from '../broker/coordinator.js';
-import { listen, resolvePrefetch, type PrefetchSettings } from '../broker/server-support.js';
+import { listen, positiveMs, resolvePrefetch, type PrefetchSettings } from '../broker/server-support.js';
 import { KafkaConnection, type ListenerShared } from './connection.js';
 import { DEFAULT_MAX_KAFKA_FRAME_BYTES, KafkaFrameSplitter } from './frame.js';
 import type { KafkaSettings } from './handlers/types.js';
@@ -96,6 +96,12 @@ export interface KafkaListenerOptions {
   closeTimeoutMs?: number;
   /** Cold reads off the event loop before sendfile (default on), as the native broker. */
   prefetch?: boolean | KafkaPrefetchSettings;
+  /**
+   * A response transfer that makes no progress for this long (the client stopped
+   * reading) destroys its connection and releases what it held; default 30000, as the
+   * native broker's BrokerOptions.transferTimeoutMs.
+   */
+  transferTimeoutMs?: number;
 }
 
 export interface KafkaListenerStats {
@@ -105,6 +111,8 @@ export interface KafkaListenerStats {
   responses: number;
   /** Connections closed for a frame that could not be cut or decoded, or an unserved API/version. */
   badFrames: number;
+  /** Connections destroyed because a response transfer made no progress for transferTimeoutMs. */
+  transferTimeouts: number;
   /** Requests answered UNSUPPORTED_VERSION (ApiVersions) or closed for an unserved API/version. */
   unsupported: number;
   /** Record bytes sent through sendfile. */
@@ -152,6 +160,7 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_KAFKA_FRAME_BYTES;
   new KafkaFrameSplitter(maxFrameBytes); // validates the limit
   const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+  const transferTimeoutMs = positiveMs('transferTimeoutMs', options.transferTimeoutMs, 30_000);
   const logger = options.logger ?? stderrLogger;
   const settings: KafkaSettings = {
     nodeId: KAFKA_NODE_ID,
@@ -162,12 +171,12 @@ export async function startKafkaListener(options: KafkaListenerOptions): Promise
     defaultPartitions,
   };
   const counters: ListenerShared['counters'] = {
-    connectionsAccepted: 0, requests: 0, responses: 0, badFrames: 0, unsupported: 0, sendfileBytes: 0,
+    connectionsAccepted: 0, requests: 0, responses: 0, badFrames: 0, transferTimeouts: 0, unsupported: 0, sendfileBytes: 0,
     fetchedRecordBytes: 0, fetchedRecords: 0, producedBytes: 0, prefetchedBytes: 0, coldFetches: 0, maxPendingBytes: 0,
   };
   const shared: ListenerShared = {
     log: options.log, offsets: options.offsets, coordinator: options.coordinator, settings, logger,
-    observer: options.observer, maxFrameBytes, counters, prefetch: resolvePrefetch(options.prefetch),
+    observer: options.observer, maxFrameBytes, counters, prefetch: resolvePrefetch(options.prefetch), transferTimeoutMs,
   };
   const connections = new Set<KafkaConnection>();
   let nextId = 1;

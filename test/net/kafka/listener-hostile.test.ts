@@ -2,8 +2,9 @@
  * Hostile input on the Kafka port: garbage, a huge or negative size, a truncated
  * frame, a malformed body, an unknown API, an unserved version. Each closes only its
  * own connection (counted in badFrames); another connection opened before keeps
- * working throughout, the data stays intact, and memory held for a client that sends
- * without reading stays bounded.
+ * working throughout, the data stays intact, memory held for a client that sends
+ * without reading stays bounded, and a client that stops reading mid-transfer is cut
+ * off after transferTimeoutMs.
  */
 import test from 'ava';
 import net from 'node:net';
@@ -11,6 +12,7 @@ import { encodeBatch } from '../../../src/log/batch.js';
 import { encodeRequest, type Message } from '../../../src/net/kafka/index.js';
 import { MAX_PENDING_BYTES } from '../../../src/net/kafka/listener.js';
 import { RawKafka, kafkaSetup } from './listener-helpers.js';
+import { until } from '../../helpers/until.js';
 
 type M = Message & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -136,4 +138,34 @@ test('a client that sends without reading holds bounded memory and is served in 
   socket.resume();
   while (received < count) await new Promise((r) => setTimeout(r, 20));
   t.is(ids, count, 'in request order');
+});
+
+test('a client that stops reading during a fetch transfer is cut off after transferTimeoutMs; others keep being served and its ranges are released', async (t) => {
+  const { kafka, log } = await kafkaSetup(t, { transferTimeoutMs: 1000 });
+  await log.createTopic('big');
+  for (let i = 0; i < 4; i++) await log.append('big', 0, Array.from({ length: 15 }, () => ({ value: 'b'.repeat(60_000) }))); // ~3.6 MB
+  const fetch = (id: number): Buffer => encodeRequest({ apiKey: 1, apiVersion: 4, correlationId: id, clientId: 'hog' }, {
+    replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 8 << 20, isolationLevel: 0,
+    topics: [{ topic: 'big', partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 8 << 20 }] }],
+  });
+  const hog = net.connect(kafka.port, '127.0.0.1');
+  t.teardown(() => hog.destroy());
+  hog.on('error', () => undefined);
+  await new Promise<void>((resolve) => hog.once('connect', () => resolve()));
+  hog.pause();
+  // 16 fetches from offset 0, each answered with the first segment's ~0.7 MB (1 MiB
+  // segments here): more than the socket buffers hold while nobody reads.
+  hog.write(Buffer.concat(Array.from({ length: 16 }, (_, i) => fetch(i))));
+  const other = await RawKafka.connect(t, kafka.port);
+  const latest = { replicaId: -1, topics: [{ name: 'big', partitions: [{ partitionIndex: 0, timestamp: -1 }] }] };
+  const during = (await other.request(2, 1, latest)) as M;
+  t.deepEqual([during.topics[0].partitions[0].errorCode, during.topics[0].partitions[0].offset], [0, 60]);
+  await until('the transfer timeout', () => kafka.stats().transferTimeouts === 1, 60_000, () => JSON.stringify(kafka.stats()));
+  await until('the hog connection to close', () => kafka.stats().connections === 1, 10_000);
+  t.is(kafka.stats().transferTimeouts, 1);
+  const after = (await other.request(2, 1, latest)) as M;
+  t.deepEqual([after.topics[0].partitions[0].errorCode, after.topics[0].partitions[0].offset], [0, 60]);
+  // The ranges the hog held are released: the topic can be deleted.
+  await log.deleteTopic('big');
+  t.false(log.listTopics().includes('big'));
 });
