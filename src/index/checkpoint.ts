@@ -56,7 +56,12 @@ export function writeGuardedJson(file: string, value: unknown): void {
     fs.renameSync(tmp, file);
     fsyncDir(path.dirname(file));
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
+    // As the async form; a failure to remove it must not hide the write's own error.
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // left behind: the next write of the same file overwrites it (a partition's open also removes *.tmp)
+    }
     throw ioError(err, 'writing metadata file failed', { path: file });
   }
 }
